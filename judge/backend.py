@@ -1,0 +1,105 @@
+"""The seam between the engine and any model: prepared requests in, completions out.
+
+A backend knows nothing of rubrics or templates; the engine knows nothing of torch, vLLM or
+HTTP. Like an httpx transport, a backend is one small async method plus a declaration of what
+it can do, so the engine can batch, choose a strategy, or fail early with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from judge.models import Message, Usage
+
+
+class SamplingParams(BaseModel):
+    """How to sample; greedy by default so judgments are reproducible."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int = Field(default=16, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    n: int = Field(default=1, ge=1)
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+class Request(BaseModel):
+    """A prepared, backend-neutral model call.
+
+    `candidates` asks for the exact log-probability of each given token at the first generated
+    position (Yes/No, A/B, score digits), read from the full distribution, never from a top-k list.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    messages: tuple[Message, ...]
+    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    candidates: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        """A stable digest of everything that determines the answer, for dedup and caching."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class Completion(BaseModel):
+    """What a backend returns for one request: n texts, candidate logprobs, usage, or an error."""
+
+    texts: list[str] = Field(default_factory=list)
+    finish_reasons: list[str | None] = Field(default_factory=list)
+    candidate_logprobs: dict[str, float] | None = None
+    usage: Usage = Field(default_factory=Usage)
+    error: str | None = None
+
+
+class Capabilities(BaseModel):
+    """What a backend can do; the scheduler sizes batches and concurrency from it."""
+
+    max_batch_size: int = Field(default=8, ge=1, description="requests per complete() call")
+    max_concurrency: int = Field(default=1, ge=1, description="complete() calls in flight at once")
+    exact_candidates: bool = False
+    native_n: bool = False
+    context_length: int | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Any model the engine can call. Implementations live in plugins, never in the core."""
+
+    name: str
+    model: str
+    capabilities: Capabilities
+
+    async def complete(self, requests: list[Request]) -> list[Completion]:
+        """Answer each request, in order; a per-request failure is a Completion with `error`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the backend holds (connections, engines)."""
+        ...
+
+
+# A backend may also define `async def start(self) -> None`, awaited once before the first
+# request of a run: the place to load weights or open connections outside any item's latency.
+
+
+def backend_options(pairs: list[str]) -> dict[str, Any]:
+    """Parse `key=value` options from the command line; values are JSON when they parse as JSON."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            from judge.errors import BackendError
+
+            raise BackendError(f"backend option '{pair}' is not key=value")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options

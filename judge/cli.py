@@ -1,0 +1,194 @@
+"""The `judge` command line. Heavy modules are imported inside commands so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import Any
+
+from judge.errors import JudgeError
+
+SCORE_EXAMPLES = """\
+examples:
+  judge score --rubric helpfulness examples/pointwise.jsonl -o out.jsonl
+  judge score --mode pairwise --rubric helpfulness --both-orders examples/pairwise.jsonl
+  judge score --mode principle --rubric rlbff-principles examples/principle.jsonl
+  judge score --principle "The response cites a source for every number." data.jsonl
+  judge score --rubric my_rubric.yaml --model ./my-model-folder data.jsonl -o out.jsonl --resume
+  cat data.jsonl | judge score --rubric factuality - > out.jsonl
+
+input rows (JSON Lines, or a .json array):
+  {"id": "1", "prompt": "...", "response": "..."}                 pointwise, principle
+  {"id": "2", "prompt": "...", "responses": ["...", "..."]}       pairwise (exactly 2)
+  optional: "reference", "context" (list of documents); other fields are kept as metadata.
+  "prompt" may be a list of chat messages [{"role": "user", "content": "..."}].
+
+output: one JSON line per item, written as soon as it is judged: id, status (ok | unparsed |
+error), scores per response in [0, 1], per-criterion verdicts, preferred (pairwise), reward
+(principle), raw model texts, usage and latency.
+
+exit status: 0 when every row was judged, 1 when some rows ended in error (bad input rows
+are reported with their line and the rest still run), 2 when nothing could run.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="judge",
+        description="Judge model responses with rubrics and principles, on generative reward models.",
+    )
+    parser.add_argument("--version", action="version", version=f"judge {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    score = commands.add_parser(
+        "score",
+        help="judge a file of items with a rubric or principles",
+        description="Judge each input row with a rubric (pointwise, pairwise) or binary principles.",
+        epilog=SCORE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    score.add_argument("input", help="JSONL (or .json array) file of items; '-' reads stdin")
+    what = score.add_argument_group("what to judge by")
+    what.add_argument("-r", "--rubric", help="a rubric file (.yaml) or the name of a shipped rubric, e.g. helpfulness (see `judge rubrics`)")
+    what.add_argument("-p", "--principle", action="append", default=[], metavar="TEXT",
+                      help="a binary principle, instead of a rubric; repeat for several (implies --mode principle)")
+    what.add_argument("-m", "--mode", choices=["pointwise", "pairwise", "principle"],
+                      help="pointwise: score each criterion, weighted total; pairwise: which of two responses is better; "
+                      "principle: reward = P(Yes) that the response satisfies each principle (default: pointwise, or principle with -p)")
+    what.add_argument("--both-orders", action="store_true", help="pairwise: judge A/B and B/A and report position consistency")
+    what.add_argument("--score-from", choices=["auto", "probabilities", "text"], default="auto",
+                      help="read scores from exact token probabilities or from the model's text (default auto: probabilities when the backend gives them)")
+    what.add_argument("--format-pack", default="default", help="templates and parsers for a particular judge model (default: default)")
+    what.add_argument("--aggregator", default="weighted_mean", help="how criteria combine into a score (default: weighted_mean)")
+
+    model = score.add_argument_group("model")
+    model.add_argument("-b", "--backend", help="backend plugin, e.g. transformers (default: the embedded model), fake; see `judge plugins`")
+    model.add_argument("--model", help="model for the backend: a local folder or .gguf file for transformers (default: embedded SmolLM2-135M-Instruct)")
+    model.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="backend option, repeatable, e.g. -O batch_size=16 -O dtype=bfloat16")
+    model.add_argument("--max-tokens", type=int, help="tokens to generate per verdict (default: per mode, from the format pack)")
+    model.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)")
+    model.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0)")
+    model.add_argument("--seed", type=int, help="sampling seed, for reproducible sampled judgments")
+
+    out = score.add_argument_group("output")
+    out.add_argument("-o", "--output", default="-", help="JSONL file to append judgments to (default: stdout)")
+    out.add_argument("--resume", action="store_true", help="continue an interrupted run: skip ids already in the output, retry errors")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    out.add_argument("--limit", type=int, help="judge only the first N rows")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    score.set_defaults(run=_score)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins and what they register",
+                                  description="List the plugins found in the `judge` entry-point group, where each comes from, and what it registers.")
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plugins.set_defaults(run=_plugins)
+
+    rubrics = commands.add_parser("rubrics", help="list the shipped rubrics", description="List the rubrics shipped with judge.")
+    rubrics.set_defaults(run=_rubrics)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args))
+    except JudgeError as exc:
+        print(f"judge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("judge: interrupted", file=sys.stderr)
+        return 130
+
+
+def _score(args: argparse.Namespace) -> int:
+    from judge.scoring import ScoreRequest, run_score
+
+    request = ScoreRequest(
+        input=args.input,
+        output=args.output,
+        rubric=args.rubric,
+        principles=args.principle,
+        mode=args.mode,
+        both_orders=args.both_orders,
+        score_from=args.score_from,
+        format_pack=args.format_pack,
+        aggregator=args.aggregator,
+        backend=args.backend,
+        model=args.model,
+        options=args.option,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        limit=args.limit,
+        quiet=args.quiet,
+    )
+    summary = run_score(request)
+    return 1 if summary.get("error", 0) else 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    import json
+
+    from judge.plugins import get_registry
+
+    registry = get_registry().load()
+    rows: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "module": p.module,
+            "distribution": p.distribution,
+            "version": p.version,
+            "location": p.location,
+            "registered": p.registered,
+            "error": p.error,
+        }
+        for p in registry.plugins
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "in-process"
+        print(f"{row['name']}  ({origin})  {row['location'] or row['module']}")
+        if row["error"]:
+            print(f"    FAILED TO LOAD: {row['error']}")
+        for kind, names in row["registered"].items():
+            print(f"    {kind.replace('_', ' ')}: {', '.join(names)}")
+    return 0
+
+
+def _rubrics(args: argparse.Namespace) -> int:
+    from judge.rubric import load_rubric, shipped_rubrics
+
+    for name, path in sorted(shipped_rubrics().items()):
+        rubric = load_rubric(path)
+        first = rubric.description.strip().splitlines()[0] if rubric.description.strip() else ""
+        print(f"{name:24} {len(rubric.criteria)} criteria  {first}")
+    return 0
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("judge")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def summary_line(counts: Counter[str], output: str) -> str:
+    parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "unparsed", "error"))
+    return f"judge: {sum(counts.values())} judged ({parts}) -> {output}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

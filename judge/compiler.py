@@ -1,0 +1,278 @@
+"""The compiler: a rubric or principles plus a mode become a reusable prompt program.
+
+A program is built once and run for every item. Running it is a coroutine that awaits model
+calls through `call`, so many items advance side by side, each at its own pace, and a later
+multi-turn or tool strategy is just another coroutine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from judge.backend import Completion, Request, SamplingParams
+from judge.errors import BackendError, JudgeError
+from judge.formats import FormatPack
+from judge.models import Item, Judgment, Message, RawOutput, Status, Usage, Verdict
+from judge.parsing import ParseSpec, Parsed
+from judge.plugins import Registry
+from judge.rubric import Criterion, Rubric
+from judge.templates import render_messages
+
+Call = Callable[[Request], Awaitable[Completion]]
+ScoreFrom = Literal["auto", "probabilities", "text"]
+MODES = ("pointwise", "pairwise", "principle")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    mode: str = "pointwise"
+    format_pack: str = "default"
+    aggregator: str = "weighted_mean"
+    score_from: ScoreFrom = "auto"
+    both_orders: bool = False
+    sampling: SamplingParams | None = None
+
+
+@dataclass
+class _Step:
+    """One model call of a program, and how to read its answer."""
+
+    name: str
+    request: Request
+    spec: ParseSpec
+    criterion: Criterion | None
+    response: int
+    swapped: bool = False
+
+
+class Program:
+    """A compiled judge: templates, sampling, parsers and aggregation for one rubric and mode."""
+
+    def __init__(self, rubric: Rubric, options: CompileOptions, registry: Registry, exact: bool) -> None:
+        if options.mode not in MODES:
+            raise JudgeError(f"unknown mode '{options.mode}' (modes: {', '.join(MODES)})")
+        self.rubric = rubric
+        self.options = options
+        self.pack: FormatPack = registry.get("format_packs", options.format_pack)
+        if options.mode not in self.pack.templates:
+            raise JudgeError(f"format pack '{self.pack.name}' has no template for mode '{options.mode}'")
+        self.parser = registry.get("parsers", self.pack.parsers[options.mode])
+        self.binary_parser = registry.get("parsers", self.pack.parsers.get("principle", "yes_no"))
+        self.aggregate = registry.get("aggregators", options.aggregator)
+        self.use_probabilities = _use_probabilities(options, exact)
+
+    @property
+    def mode(self) -> str:
+        return self.options.mode
+
+    async def run(self, item: Item, call: Call) -> Judgment:
+        """Judge one item; never raises for model trouble: that becomes the judgment's status."""
+        started = time.perf_counter()
+        try:
+            steps = self._steps(item)
+        except JudgeError as exc:
+            return self._judgment(item, Status.error, error=str(exc), started=started)
+        import asyncio
+
+        completions = await asyncio.gather(*(call(step.request) for step in steps))
+        return self._judge(item, steps, list(completions), started)
+
+    # -- building the steps -------------------------------------------------------------------
+
+    def _steps(self, item: Item) -> list[_Step]:
+        if self.mode == "pairwise":
+            if len(item.responses) != 2:
+                raise JudgeError(f"pairwise mode needs exactly 2 responses, item has {len(item.responses)}")
+            steps = [self._pair_step(item, swapped=False)]
+            if self.options.both_orders:
+                steps.append(self._pair_step(item, swapped=True))
+            return steps
+        return [
+            self._criterion_step(item, index, criterion)
+            for index in range(len(item.responses))
+            for criterion in self.rubric.criteria
+        ]
+
+    def _variables(self, item: Item) -> dict[str, Any]:
+        prompt_messages = (
+            [Message(role="user", content=item.prompt)] if isinstance(item.prompt, str) else item.prompt
+        )
+        return {
+            "item": item,
+            "prompt": item.prompt_text,
+            "prompt_messages": prompt_messages,
+            "reference": item.reference,
+            "context": item.context,
+            "rubric": self.rubric,
+            "yes": self.pack.yes,
+            "no": self.pack.no,
+            "labels": self.pack.labels,
+        }
+
+    def _sampling(self, step: str) -> SamplingParams:
+        if self.options.sampling is not None:
+            return self.options.sampling
+        return SamplingParams(max_tokens=self.pack.max_tokens.get(step, 16))
+
+    def _criterion_step(self, item: Item, index: int, criterion: Criterion) -> _Step:
+        step_kind = "principle" if self.mode == "principle" else "pointwise"
+        binary = step_kind == "principle" or criterion.binary
+        variables = self._variables(item) | {
+            "response": item.responses[index],
+            "criterion": criterion,
+            "binary": binary,
+            "points": [] if binary else [str(p) for p in criterion.scale.points()],  # type: ignore[union-attr]
+        }
+        messages = render_messages(self.pack.template_dirs, self.pack.templates[step_kind], variables)
+        candidates = (self.pack.yes, self.pack.no) if binary else tuple(variables["points"])
+        use_probabilities = self.use_probabilities or step_kind == "principle"
+        spec = ParseSpec(kind="yes_no" if binary else "score", candidates=candidates, use_probabilities=use_probabilities)
+        request = Request(
+            messages=tuple(messages),
+            sampling=self._sampling(step_kind),
+            candidates=candidates if use_probabilities else (),
+        )
+        name = f"{criterion.id}" if len(item.responses) == 1 else f"{criterion.id}@{index}"
+        return _Step(name, request, spec, criterion, index)
+
+    def _pair_step(self, item: Item, swapped: bool) -> _Step:
+        first, second = (1, 0) if swapped else (0, 1)
+        variables = self._variables(item) | {
+            "response_a": item.responses[first],
+            "response_b": item.responses[second],
+        }
+        messages = render_messages(self.pack.template_dirs, self.pack.templates["pairwise"], variables)
+        candidates = tuple(self.pack.labels[:2])
+        spec = ParseSpec(kind="choice", candidates=candidates, use_probabilities=self.use_probabilities)
+        request = Request(
+            messages=tuple(messages),
+            sampling=self._sampling("pairwise"),
+            candidates=candidates if self.use_probabilities else (),
+        )
+        return _Step("pairwise-swapped" if swapped else "pairwise", request, spec, None, 0, swapped)
+
+    # -- reading the answers ------------------------------------------------------------------
+
+    def _judge(self, item: Item, steps: list[_Step], completions: list[Completion], started: float) -> Judgment:
+        usage = Usage()
+        raw: list[RawOutput] = []
+        errors: list[str] = []
+        parsed: list[Parsed] = []
+        for step, completion in zip(steps, completions):
+            usage.add(completion.usage)
+            raw.append(RawOutput(step=step.name, texts=completion.texts, finish_reasons=completion.finish_reasons))
+            if completion.error is not None:
+                errors.append(f"{step.name}: {completion.error}")
+                parsed.append(Parsed(status=Status.error, reason=completion.error))
+                continue
+            parser = self.binary_parser if step.spec.kind == "yes_no" else self.parser
+            parsed.append(parser(completion, step.spec))
+        if errors:
+            return self._judgment(item, Status.error, error="; ".join(errors), raw=raw, usage=usage, started=started)
+        if self.mode == "pairwise":
+            return self._judge_pair(item, steps, parsed, raw, usage, started)
+        return self._judge_criteria(item, steps, parsed, raw, usage, started)
+
+    def _judge_criteria(self, item, steps, parsed, raw, usage, started) -> Judgment:  # type: ignore[no-untyped-def]
+        verdicts: list[Verdict] = []
+        for step, answer in zip(steps, parsed):
+            criterion: Criterion = step.criterion
+            verdict = Verdict(
+                criterion=criterion.id,
+                response=step.response,
+                status=answer.status,
+                probabilities=answer.probabilities,
+                step=step.name,
+                reason=answer.reason,
+            )
+            if answer.status is Status.ok and answer.value is not None:
+                if step.spec.kind == "yes_no":
+                    verdict.score = answer.value
+                    verdict.passed = answer.value >= 0.5
+                else:
+                    verdict.score = answer.value
+            verdicts.append(verdict)
+        scores: list[float | None] = []
+        for index in range(len(item.responses)):
+            own = [v for v in verdicts if v.response == index]
+            scores.append(self.aggregate(own, self.rubric) if all(v.status is Status.ok for v in own) else None)
+        status = Status.ok if all(v.status is Status.ok for v in verdicts) else Status.unparsed
+        judgment = self._judgment(item, status, raw=raw, usage=usage, started=started)
+        judgment.verdicts = verdicts
+        judgment.scores = scores
+        if self.mode == "principle":
+            judgment.reward = scores[0]
+        return judgment
+
+    def _judge_pair(self, item, steps, parsed, raw, usage, started) -> Judgment:  # type: ignore[no-untyped-def]
+        labels = steps[0].spec.candidates
+        verdicts: list[Verdict] = []
+        preferences: list[list[float] | None] = []
+        for step, answer in zip(steps, parsed):
+            probs = None
+            if answer.probabilities is not None:
+                probs = [answer.probabilities[labels[0]], answer.probabilities[labels[1]]]
+            elif answer.choice is not None:
+                probs = [1.0, 0.0] if answer.choice == labels[0] else [0.0, 1.0]
+            if probs is not None and step.swapped:
+                probs = probs[::-1]
+            preferences.append(probs)
+            verdicts.append(
+                Verdict(
+                    criterion="preference",
+                    status=answer.status,
+                    probabilities=answer.probabilities,
+                    score=None if probs is None else probs[0],
+                    step=step.name,
+                    reason=answer.reason,
+                )
+            )
+        if any(p is None for p in preferences):
+            judgment = self._judgment(item, Status.unparsed, raw=raw, usage=usage, started=started)
+            judgment.verdicts = verdicts
+            return judgment
+        mean = [sum(p[i] for p in preferences) / len(preferences) for i in range(2)]  # type: ignore[index]
+        judgment = self._judgment(item, Status.ok, raw=raw, usage=usage, started=started)
+        judgment.verdicts = verdicts
+        judgment.scores = mean
+        judgment.preferred = None if mean[0] == mean[1] else (0 if mean[0] > mean[1] else 1)
+        if len(preferences) == 2:
+            firsts = [0 if p[0] > p[1] else 1 for p in preferences]  # type: ignore[index]
+            judgment.metadata["position_consistent"] = firsts[0] == firsts[1]
+        return judgment
+
+    def _judgment(self, item: Item, status: Status, *, error: str | None = None, raw=None, usage=None, started: float) -> Judgment:  # type: ignore[no-untyped-def]
+        return Judgment(
+            id=item.id,
+            status=status,
+            mode=self.mode,
+            rubric=self.rubric.name,
+            raw=raw or [],
+            usage=usage or Usage(),
+            error=error,
+            latency_s=round(time.perf_counter() - started, 4),
+        )
+
+
+def _use_probabilities(options: CompileOptions, exact: bool) -> bool:
+    if options.score_from == "text":
+        if options.mode == "principle":
+            raise BackendError("principle mode reads P(Yes) from token probabilities; --score-from text does not apply")
+        return False
+    if options.score_from == "probabilities" or options.mode == "principle":
+        if not exact:
+            raise BackendError(
+                "this backend cannot give exact next-token probabilities, which "
+                f"{'principle mode' if options.mode == 'principle' else '--score-from probabilities'} needs; "
+                "use a backend that can (transformers, vllm) or --score-from text"
+            )
+        return True
+    return exact
+
+
+def compile_program(rubric: Rubric, options: CompileOptions, registry: Registry, exact_candidates: bool) -> Program:
+    """Build the program for a rubric and mode; fails early on unknown packs, parsers or modes."""
+    return Program(rubric, options, registry, exact_candidates)

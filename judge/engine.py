@@ -1,0 +1,123 @@
+"""The Python API: make a judge from a rubric and a backend, score items, get judgments.
+
+    from judge import Judge, load_rubric
+    judge = Judge(load_rubric("helpfulness"))
+    judgments = judge.score(items)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from judge.backend import Backend, SamplingParams
+from judge.compiler import CompileOptions, Program, ScoreFrom, compile_program
+from judge.errors import BackendError
+from judge.models import Item, Judgment, Status
+from judge.plugins import Registry, get_registry
+from judge.rubric import Rubric
+from judge.scheduler import Dispatcher
+
+
+def make_backend(
+    name: str | None = None, model: str | None = None, registry: Registry | None = None, **options: Any
+) -> Backend:
+    """Build a registered backend by name; with no name, the one a plugin names as default."""
+    registry = (registry or get_registry()).load()
+    if name is None:
+        name, defaults = registry.default_backend()
+        options = defaults | options
+    factory = registry.get("backends", name)
+    backend = factory(model=model, **options)
+    if not isinstance(backend, Backend):
+        raise BackendError(f"backend '{name}' did not build an object with complete() and capabilities")
+    return backend
+
+
+class Judge:
+    """A compiled program bound to a backend. Reusable across many `score` calls."""
+
+    def __init__(
+        self,
+        rubric: Rubric,
+        *,
+        mode: str = "pointwise",
+        backend: Backend | str | None = None,
+        model: str | None = None,
+        backend_options: dict[str, Any] | None = None,
+        format_pack: str = "default",
+        aggregator: str = "weighted_mean",
+        score_from: ScoreFrom = "auto",
+        both_orders: bool = False,
+        sampling: SamplingParams | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.registry = (registry or get_registry()).load()
+        if backend is None or isinstance(backend, str):
+            backend = make_backend(backend, model, self.registry, **(backend_options or {}))
+        self.backend: Backend = backend
+        options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling)
+        self.program: Program = compile_program(
+            rubric, options, self.registry, backend.capabilities.exact_candidates
+        )
+
+    def window(self) -> int:
+        """How many items run at once: enough to fill every batch slot, a few times over."""
+        caps = self.backend.capabilities
+        return max(16, caps.max_batch_size * caps.max_concurrency * 4)
+
+    async def stream(self, items: Iterable[Item]) -> AsyncIterator[Judgment]:
+        """Judge items as a stream, yielding each judgment as soon as it is done (any order)."""
+        start = getattr(self.backend, "start", None)  # optional: backends that load lazily
+        if start is not None:
+            await start()
+        async with Dispatcher(self.backend) as dispatcher:
+            self.last_dispatcher = dispatcher
+            running: set[asyncio.Task[Judgment]] = set()
+            iterator = iter(items)
+            exhausted = False
+            while True:
+                while not exhausted and len(running) < self.window():
+                    item = next(iterator, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    running.add(asyncio.create_task(self._run_one(item, dispatcher)))
+                if not running:
+                    return
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield task.result()
+
+    async def _run_one(self, item: Item, dispatcher: Dispatcher) -> Judgment:
+        try:
+            judgment = await self.program.run(item, dispatcher.call)
+        except Exception as exc:  # a bug in one item's program must not sink the batch
+            judgment = Judgment(
+                id=item.id, status=Status.error, mode=self.program.mode, error=f"internal error: {exc!r}"
+            )
+        judgment.model = self.backend.model
+        return judgment
+
+    async def ascore(self, items: Iterable[Item]) -> list[Judgment]:
+        """Judge items; judgments come back in the order of the items."""
+        items = list(items)
+        by_id = {j.id: j async for j in self.stream(items)}
+        return [by_id[item.id] for item in items]
+
+    def score(self, items: Iterable[Item]) -> list[Judgment]:
+        """Blocking `ascore`, usable from plain scripts and from inside a running event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.ascore(items))
+        result: list[list[Judgment]] = []
+        thread = threading.Thread(target=lambda: result.append(asyncio.run(self.ascore(items))))
+        thread.start()
+        thread.join()
+        return result[0]
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()

@@ -1,0 +1,84 @@
+"""The whole plugin contract of judge: every hook a plugin may implement.
+
+Plugins are packages that expose a module through the `judge` entry-point group and implement
+some of these hooks with `@judge.hookimpl`. Each `register_*` hook receives a `register`
+callback instead of returning a list, so the core owns names and reports conflicts. Hooks are
+called once per process, the first time the registry is used, never at import of `judge`.
+docs/plugins.md documents each hook with an example; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("judge")
+hookimpl = pluggy.HookimplMarker("judge")
+
+
+@hookspec
+def register_backends(register: Callable[..., None]) -> None:
+    """Register model backends: `register(name, factory, description="")`.
+
+    `factory(model: str | None, **options) -> Backend` builds the backend; it is called only when
+    a user picks that backend, so heavy imports (torch, vllm) belong inside it.
+    """
+
+
+@hookspec
+def register_format_packs(register: Callable[..., None]) -> None:
+    """Register format packs: `register(pack: FormatPack)`.
+
+    A format pack is how one judge model (or family) wants to be prompted and read: its
+    templates, parsers, and candidate tokens (Yes/No, A/B, score digits).
+    """
+
+
+@hookspec
+def register_parsers(register: Callable[..., None]) -> None:
+    """Register output parsers: `register(name, parser)`.
+
+    `parser(completion: Completion, spec: ParseSpec) -> Parsed` reads one model answer. A parser
+    that cannot read the answer returns status `unparsed`; it never invents a value.
+    """
+
+
+@hookspec
+def register_aggregators(register: Callable[..., None]) -> None:
+    """Register aggregators: `register(name, aggregator)`.
+
+    `aggregator(verdicts: list[Verdict], rubric: Rubric) -> float | None` combines one
+    response's per-criterion verdicts into its score.
+    """
+
+
+@hookspec
+def register_tools(register: Callable[..., None]) -> None:
+    """Register tools a judge may call while reasoning: `register(name, tool, description="")`.
+
+    `tool(arguments: str) -> str` runs synchronously in a worker thread; used by tool strategies.
+    """
+
+
+@hookspec
+def register_verifiers(register: Callable[..., None]) -> None:
+    """Register deterministic verifiers: `register(name, verifier, description="")`.
+
+    `verifier(item: Item, response_index: int, criterion: Criterion) -> Verdict | None` may decide
+    a hard rule without the model; the verdict records `decided_by` with the verifier's name.
+    """
+
+
+@hookspec
+def register_rubric_generators(register: Callable[..., None]) -> None:
+    """Register rubric generators: `register(name, generator, description="")`.
+
+    `generator(items: list[Item], backend: Backend, **options) -> Rubric` is an async callable
+    that writes a rubric or principles for a task from examples.
+    """
+
+
+@hookspec(firstresult=True)
+def default_backend() -> tuple[str, dict[str, Any]] | None:
+    """Name the backend (and its options) used when the user names none; the first answer wins."""

@@ -1,0 +1,50 @@
+"""The parser contract: how one model answer becomes a value, or an honest `unparsed`."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from judge.backend import Completion
+from judge.models import Status
+
+
+class ParseSpec(BaseModel):
+    """What a step expects back. `candidates` map the exact tokens asked for to their values."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["score", "choice", "yes_no"]
+    candidates: tuple[str, ...]
+    use_probabilities: bool
+
+
+class Parsed(BaseModel):
+    status: Status
+    value: float | None = None
+    choice: str | None = None
+    probabilities: dict[str, float] | None = None
+    reason: str | None = None
+
+
+class Parser(Protocol):
+    def __call__(self, completion: Completion, spec: ParseSpec) -> Parsed: ...
+
+
+def normalised(logprobs: dict[str, float], candidates: tuple[str, ...]) -> dict[str, float] | None:
+    """Renormalise exact candidate logprobs into probabilities over the candidates alone.
+
+    None when a candidate is missing or every candidate has zero probability: a missing
+    probability is a status, never a guess.
+    """
+    if any(c not in logprobs for c in candidates):
+        return None
+    finite = [logprobs[c] for c in candidates if math.isfinite(logprobs[c])]
+    if not finite:
+        return None
+    top = max(finite)
+    weights = {c: math.exp(logprobs[c] - top) if math.isfinite(logprobs[c]) else 0.0 for c in candidates}
+    total = sum(weights.values())
+    return {c: w / total for c, w in weights.items()}

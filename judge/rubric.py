@@ -1,0 +1,155 @@
+"""Rubrics and principles: the data a judge is compiled from, loaded from YAML with precise errors."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from judge.errors import RubricError
+
+
+class Scale(BaseModel):
+    """An integer scale such as 1-5; `binary` rubrics use the Yes/No scale instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: int = 1
+    max: int = 5
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        if self.max <= self.min:
+            raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
+        if self.max - self.min > 9:
+            raise ValueError("a scale spans at most 10 points, so each score is one token")
+        return self
+
+    def points(self) -> list[int]:
+        return list(range(self.min, self.max + 1))
+
+
+class Criterion(BaseModel):
+    """One thing to check. A `hard_rule` is explicit and checkable; a `principle` is a quality."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    text: str = Field(min_length=1)
+    kind: Literal["hard_rule", "principle"] = "principle"
+    weight: float = Field(default=1.0, gt=0)
+    scale: Scale | Literal["binary"] = Field(default_factory=Scale)
+    high: str = Field(min_length=1, description="what the top of the scale (or Yes) means")
+    low: str = Field(min_length=1, description="what the bottom of the scale (or No) means")
+
+    @property
+    def binary(self) -> bool:
+        return self.scale == "binary"
+
+
+class Rubric(BaseModel):
+    """A named, weighted list of criteria; a principle set is a rubric whose criteria are binary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    criteria: list[Criterion] = Field(min_length=1)
+    source: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Rubric:
+        seen: set[str] = set()
+        for criterion in self.criteria:
+            if criterion.id in seen:
+                raise ValueError(f"criterion id '{criterion.id}' appears twice")
+            seen.add(criterion.id)
+        return self
+
+    @classmethod
+    def from_principles(cls, principles: list[str], name: str = "principles") -> Rubric:
+        """A rubric of binary principles given as plain sentences (the RLBFF form)."""
+        criteria = [
+            Criterion(id=f"p{i + 1}", text=text, scale="binary", high="Yes", low="No")
+            for i, text in enumerate(principles)
+        ]
+        return cls(name=name, criteria=criteria)
+
+
+def shipped_rubrics() -> dict[str, Path]:
+    """The rubrics that ship inside the package, by name."""
+    folder = resources.files("judge.rubrics")
+    return {
+        Path(entry.name).stem: Path(str(entry))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yaml")
+    }
+
+
+def resolve_rubric(name_or_path: str) -> Path:
+    """A path to a rubric file, from a path or the name of a shipped rubric."""
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.exists():
+            raise RubricError(str(path), None, None, "no such file")
+        return path
+    shipped = shipped_rubrics()
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    names = ", ".join(sorted(shipped))
+    raise RubricError(name_or_path, None, None, f"not a file nor a shipped rubric (shipped: {names})")
+
+
+def load_rubric(name_or_path: str | Path) -> Rubric:
+    """Load and validate a rubric; any problem is a `RubricError` naming file, line and field."""
+    path = resolve_rubric(str(name_or_path))
+    text = path.read_text(encoding="utf-8")
+    return parse_rubric(text, str(path))
+
+
+def parse_rubric(text: str, source: str) -> Rubric:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise RubricError(source, line, None, f"YAML syntax error: {exc.problem}") from None
+    if not isinstance(data, dict):
+        raise RubricError(source, 1, None, "a rubric is a mapping with 'name' and 'criteria'")
+    try:
+        rubric = Rubric.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [part for part in first["loc"] if not isinstance(part, str) or part in _field_names()]
+        line = _line_of(node, list(first["loc"]))
+        field = ".".join(str(p) for p in loc) or None
+        message = first["msg"]
+        if first["type"] == "missing":
+            message = "is required"
+        raise RubricError(source, line, field, message) from None
+    return rubric.model_copy(update={"source": source})
+
+
+def _field_names() -> set[str]:
+    return set(Rubric.model_fields) | set(Criterion.model_fields) | set(Scale.model_fields)
+
+
+def _line_of(node: Any, loc: list[Any]) -> int | None:
+    """The 1-based line of the deepest YAML node that the validation error's location reaches."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            if match is None:
+                break  # a missing key: the enclosing mapping is where it belongs
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            continue  # pydantic's union tags ('Scale', 'literal[...]') have no YAML node
+        line = node.start_mark.line + 1
+    return line

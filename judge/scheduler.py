@@ -1,0 +1,90 @@
+"""The scheduler: collects ready requests from every running program and keeps the backend busy.
+
+Programs await `Dispatcher.call(request)`; the dispatcher groups whatever is ready into batches
+of the backend's size, sends up to its concurrency at once, and answers identical requests of a
+run once. No item waits for another item's later steps: only for a batch slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from judge.backend import Backend, Completion, Request
+from judge.models import Usage
+
+KeyFn = Callable[[Request], str]
+
+
+class Dispatcher:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.capabilities = backend.capabilities
+        self._pending: list[tuple[Request, asyncio.Future[Completion]]] = []
+        self._known: dict[str, asyncio.Future[Completion]] = {}
+        self._slots = asyncio.Semaphore(self.capabilities.max_concurrency)
+        self._wakeup = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.requests_sent = 0
+        self.batches_sent = 0
+        self.deduplicated = 0
+
+    async def __aenter__(self) -> Dispatcher:
+        self._loop_task = asyncio.create_task(self._dispatch_forever())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def call(self, request: Request) -> Completion:
+        key = request.key()
+        known = self._known.get(key)
+        if known is not None:
+            self.deduplicated += 1
+            completion = await asyncio.shield(known)
+            return _as_cached(completion)
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._known[key] = future
+        self._pending.append((request, future))
+        self._wakeup.set()
+        return await asyncio.shield(future)
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await asyncio.sleep(0)  # let every program that is ready queue its request first
+            while self._pending:
+                await self._slots.acquire()
+                size = self.capabilities.max_batch_size
+                batch, self._pending = self._pending[:size], self._pending[size:]
+                task = asyncio.create_task(self._send(batch))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[tuple[Request, asyncio.Future[Completion]]]) -> None:
+        try:
+            self.batches_sent += 1
+            self.requests_sent += len(batch)
+            try:
+                completions = await self.backend.complete([request for request, _ in batch])
+                if len(completions) != len(batch):
+                    raise RuntimeError(f"backend returned {len(completions)} completions for {len(batch)} requests")
+            except Exception as exc:  # the batch fails, the run goes on: each item gets the reason
+                reason = f"{type(exc).__name__}: {exc}"
+                completions = [Completion(error=reason) for _ in batch]
+            for (_, future), completion in zip(batch, completions):
+                if not future.done():
+                    future.set_result(completion)
+        finally:
+            self._slots.release()
+
+
+def _as_cached(completion: Completion) -> Completion:
+    """A deduplicated answer costs nothing: its usage says so."""
+    usage = Usage(requests=0, cached_requests=1)
+    return completion.model_copy(update={"usage": usage})

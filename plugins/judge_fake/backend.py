@@ -1,0 +1,68 @@
+"""FakeBackend: an in-process stand-in for a model, like httpx's MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from judge.backend import Capabilities, Completion, Request
+from judge.models import Usage
+
+Responder = Callable[[Request], Completion | str]
+
+
+class FakeBackend:
+    """Answers every request with `responder(request)`, or a fixed text with the candidates equal.
+
+    It records every request it receives, so scheduling tests can count calls and batches.
+    """
+
+    name = "fake"
+    model = "fake"
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        text: str = "",
+        batch_size: int = 8,
+        concurrency: int = 1,
+        exact_candidates: bool = True,
+        delay: float = 0.0,
+    ) -> None:
+        self.responder = responder
+        self.text = text
+        self.delay = float(delay)
+        self.capabilities = Capabilities(
+            max_batch_size=int(batch_size), max_concurrency=int(concurrency), exact_candidates=bool(exact_candidates)
+        )
+        self.requests: list[Request] = []
+        self.batches: list[int] = []
+
+    async def complete(self, requests: list[Request]) -> list[Completion]:
+        self.batches.append(len(requests))
+        self.requests.extend(requests)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return [self._answer(r) for r in requests]
+
+    def _answer(self, request: Request) -> Completion:
+        if self.responder is not None:
+            answer = self.responder(request)
+            if isinstance(answer, Completion):
+                return answer
+            text = answer
+        else:
+            text = self.text
+        logprobs = None
+        if request.candidates and self.capabilities.exact_candidates:
+            logprobs = {c: -0.6931 for c in request.candidates}
+        return Completion(
+            texts=[text] * request.sampling.n,
+            finish_reasons=["stop"] * request.sampling.n,
+            candidate_logprobs=logprobs,
+            usage=Usage(prompt_tokens=1, completion_tokens=1, requests=1),
+        )
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,80 @@
+"""Built-in parsers. Each returns `unparsed` with a reason rather than inventing a value."""
+
+from __future__ import annotations
+
+import re
+
+from judge.backend import Completion
+from judge.models import Status
+from judge.parsing import ParseSpec, Parsed, normalised
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+
+
+def _text(completion: Completion) -> str:
+    text = completion.texts[0] if completion.texts else ""
+    return _THINK.sub("", text).strip()
+
+
+def _from_probabilities(completion: Completion, spec: ParseSpec) -> dict[str, float] | Parsed:
+    if completion.candidate_logprobs is None:
+        return Parsed(status=Status.unparsed, reason="backend returned no candidate probabilities")
+    probs = normalised(completion.candidate_logprobs, spec.candidates)
+    if probs is None:
+        missing = [c for c in spec.candidates if c not in completion.candidate_logprobs]
+        return Parsed(status=Status.unparsed, reason=f"no probability for candidate(s) {missing}")
+    return probs
+
+
+def parse_score(completion: Completion, spec: ParseSpec) -> Parsed:
+    """Expected score under the digit probabilities, or the first in-scale integer of the text."""
+    if spec.use_probabilities:
+        probs = _from_probabilities(completion, spec)
+        if isinstance(probs, Parsed):
+            return probs
+        value = sum(float(c) * p for c, p in probs.items())
+        return Parsed(status=Status.ok, value=round(value, 6), probabilities=probs)
+    text = _text(completion)
+    labelled = re.search(r"(?:score|rating|\[RESULT\])\s*[:=]?\s*(-?\d+)", text, re.IGNORECASE)
+    numbers = [labelled.group(1)] if labelled else re.findall(r"(?<![\d.])-?\d+(?![\d.])", text)
+    for number in numbers:
+        if number in spec.candidates:
+            return Parsed(status=Status.ok, value=float(number))
+    return Parsed(status=Status.unparsed, reason=f"no score among {list(spec.candidates)} in the text")
+
+
+def parse_choice(completion: Completion, spec: ParseSpec) -> Parsed:
+    """The preferred label, by probability, or read from an explicit statement in the text."""
+    if spec.use_probabilities:
+        probs = _from_probabilities(completion, spec)
+        if isinstance(probs, Parsed):
+            return probs
+        best = max(spec.candidates, key=lambda c: probs[c])
+        return Parsed(status=Status.ok, choice=best, probabilities=probs, reason=_text(completion) or None)
+    text = _text(completion)
+    labels = "|".join(re.escape(c) for c in spec.candidates)
+    patterns = [
+        rf"\[RESULT\]\s*({labels})\b",
+        rf"\\boxed\{{\s*({labels})\s*\}}",
+        rf"^\W*(?:(?:response|output)\s+)?({labels})\b",
+        rf"(?i:better|preferred|winner|answer|choice)\W+(?:(?i:is)\W+)?(?:(?i:response|output)\s+)?({labels})\b",
+    ]
+    for pattern in patterns:
+        match = re.search(pattern, text, re.MULTILINE)
+        if match:
+            return Parsed(status=Status.ok, choice=match.group(1), reason=text)
+    return Parsed(status=Status.unparsed, reason=f"no choice among {list(spec.candidates)} in the text")
+
+
+def parse_yes_no(completion: Completion, spec: ParseSpec) -> Parsed:
+    """P(Yes) over {Yes, No} exactly, or a Yes/No that opens the text."""
+    yes, no = spec.candidates
+    if spec.use_probabilities:
+        probs = _from_probabilities(completion, spec)
+        if isinstance(probs, Parsed):
+            return probs
+        return Parsed(status=Status.ok, value=round(probs[yes], 6), probabilities=probs)
+    match = re.match(rf"^\W*({re.escape(yes)}|{re.escape(no)})\b", _text(completion), re.IGNORECASE)
+    if match is None:
+        return Parsed(status=Status.unparsed, reason=f"the text does not start with {yes} or {no}")
+    return Parsed(status=Status.ok, value=1.0 if match.group(1).lower() == yes.lower() else 0.0)

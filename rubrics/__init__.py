@@ -1,0 +1,1 @@
+"""Rubrics shipped with judge (data, not code)."""
