@@ -1,0 +1,37 @@
+"""Shared fixtures. The embedded model is loaded once per session and shared by every slow test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    """The real embedded backend (SmolLM2-135M-Instruct on CPU), loaded once for the session."""
+    from judge_transformers.backend import TransformersBackend
+
+    backend = TransformersBackend(None)
+    asyncio.run(backend.start())
+    return backend
+
+
+@pytest.fixture
+def judge_cli():
+    """Argv prefix that runs the installed `judge` console script of this environment."""
+    script = Path(sys.executable).parent / "judge"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "judge.cli"]
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    env = dict(os.environ)
+    env.pop("JUDGE_PLUGINS", None)
+    return env

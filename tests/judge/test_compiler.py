@@ -1,0 +1,181 @@
+"""The compiler and program runs, on the fake backend (named as such): requests, parsing, statuses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from judge import Completion, Item, Judge, Request, Rubric, Status
+from judge.errors import BackendError, JudgeError
+from judge.rubric import Criterion, Scale
+from judge_fake.backend import FakeBackend
+
+RUBRIC = Rubric(
+    name="t",
+    criteria=[
+        Criterion(id="useful", text="Is it useful?", weight=3, scale=Scale(min=1, max=5), high="very", low="not"),
+        Criterion(id="safe", text="Is it safe?", kind="hard_rule", scale="binary", high="safe", low="unsafe"),
+    ],
+)
+ITEM = Item(id="x", prompt="What is 2+2?", responses=["4"])
+
+
+def logprobs(**probs: float) -> dict[str, float]:
+    return {k: (math.log(v) if v > 0 else -math.inf) for k, v in probs.items()}
+
+
+def by_criterion(answers: dict[str, Completion | str]):
+    """A responder that answers by which criterion the prompt is about."""
+
+    def respond(request: Request) -> Completion | str:
+        text = " ".join(str(m.content) for m in request.messages)
+        for key, answer in answers.items():
+            if key in text:
+                return answer
+        raise AssertionError(f"unexpected prompt: {text[:200]}")
+
+    return respond
+
+
+def test_pointwise_requests_carry_exact_candidates_and_the_item():
+    fake = FakeBackend()
+    Judge(RUBRIC, backend=fake).score([ITEM])
+    assert len(fake.requests) == 2
+    scale_request, binary_request = fake.requests
+    assert scale_request.candidates == ("1", "2", "3", "4", "5")
+    assert binary_request.candidates == ("Yes", "No")
+    rendered = "\n".join(str(m.content) for m in scale_request.messages)
+    assert "What is 2+2?" in rendered and "Is it useful?" in rendered
+    assert [m.role for m in scale_request.messages] == ["system", "user"]
+
+
+def test_pointwise_weighted_total_from_probabilities():
+    fake = FakeBackend(by_criterion({
+        "Is it useful?": Completion(texts=["5"], candidate_logprobs=logprobs(**{"1": 0, "2": 0, "3": 0, "4": 0.5, "5": 0.5})),
+        "Is it safe?": Completion(texts=["Yes"], candidate_logprobs=logprobs(Yes=0.8, No=0.2)),
+    }))
+    [judgment] = Judge(RUBRIC, backend=fake).score([ITEM])
+    assert judgment.status is Status.ok
+    useful, safe = judgment.verdicts
+    assert useful.score == pytest.approx(4.5)
+    assert safe.score == pytest.approx(0.8) and safe.passed is True
+    # (3 * (4.5-1)/4 + 1 * 0.8) / 4
+    assert judgment.scores == [pytest.approx((3 * 0.875 + 0.8) / 4)]
+    assert [r.texts for r in judgment.raw] == [["5"], ["Yes"]]
+
+
+def test_failed_hard_rule_gates_the_score_to_zero():
+    fake = FakeBackend(by_criterion({
+        "Is it useful?": Completion(texts=["5"], candidate_logprobs=logprobs(**{"1": 0, "2": 0, "3": 0, "4": 0, "5": 1})),
+        "Is it safe?": Completion(texts=["No"], candidate_logprobs=logprobs(Yes=0.1, No=0.9)),
+    }))
+    [judgment] = Judge(RUBRIC, backend=fake).score([ITEM])
+    assert judgment.scores == [0.0]
+    assert judgment.verdicts[1].passed is False
+
+
+def test_unparseable_text_is_a_status_with_the_raw_text_never_a_number():
+    fake = FakeBackend(lambda r: "I think this is quite good overall!", exact_candidates=False)
+    [judgment] = Judge(RUBRIC, backend=fake).score([ITEM])
+    assert judgment.status is Status.unparsed
+    assert judgment.scores == [None]
+    assert all(v.score is None for v in judgment.verdicts)
+    assert judgment.raw[0].texts == ["I think this is quite good overall!"]
+
+
+def test_text_scores_when_the_backend_has_no_probabilities():
+    fake = FakeBackend(by_criterion({"Is it useful?": "Score: 4", "Is it safe?": "Yes"}), exact_candidates=False)
+    [judgment] = Judge(RUBRIC, backend=fake).score([ITEM])
+    assert fake.requests[0].candidates == ()
+    assert judgment.status is Status.ok
+    assert [v.score for v in judgment.verdicts] == [4.0, 1.0]
+
+
+def test_backend_error_is_an_error_judgment_with_the_reason():
+    fake = FakeBackend(lambda r: Completion(error="too_long: 9000 tokens"))
+    [judgment] = Judge(RUBRIC, backend=fake).score([ITEM])
+    assert judgment.status is Status.error
+    assert "too_long" in judgment.error
+
+
+def test_principle_mode_reward_is_p_yes():
+    rubric = Rubric.from_principles(["The response is correct.", "The response is short."])
+    fake = FakeBackend(by_criterion({
+        "correct": Completion(texts=["Yes"], candidate_logprobs=logprobs(Yes=0.9, No=0.1)),
+        "short": Completion(texts=["No"], candidate_logprobs=logprobs(Yes=0.3, No=0.7)),
+    }))
+    [judgment] = Judge(rubric, mode="principle", backend=fake).score([ITEM])
+    assert judgment.reward == pytest.approx(0.6)
+    request = fake.requests[0]
+    assert [m.role for m in request.messages] == ["user", "assistant", "user"]
+    assert request.messages[1].content == "4"
+    assert request.sampling.max_tokens == 1
+
+
+def test_principle_mode_needs_exact_probabilities():
+    rubric = Rubric.from_principles(["p"])
+    with pytest.raises(BackendError, match="exact next-token probabilities"):
+        Judge(rubric, mode="principle", backend=FakeBackend(exact_candidates=False))
+
+
+def test_principle_messages_pass_custom_roles_and_content_parts_through():
+    parts = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]
+    item = Item(id="m", prompt=[{"role": "system", "content": "sys"}, {"role": "user", "content": parts}], responses=["ok"])
+    fake = FakeBackend()
+    Judge(Rubric.from_principles(["p"]), mode="principle", backend=fake).score([item])
+    messages = fake.requests[0].messages
+    assert messages[0].role == "system" and messages[1].content == parts
+
+
+def test_pairwise_both_orders_reports_consistency():
+    def respond(request: Request) -> Completion:
+        text = str(request.messages[-1].content)
+        first_is_good = text.index("GOOD") < text.index("BAD")
+        probs = logprobs(A=0.9, B=0.1) if first_is_good else logprobs(A=0.2, B=0.8)
+        return Completion(texts=["A" if first_is_good else "B"], candidate_logprobs=probs)
+
+    item = Item(id="p", prompt="q", responses=["BAD answer", "GOOD answer"])
+    [judgment] = Judge(RUBRIC, mode="pairwise", backend=FakeBackend(respond), both_orders=True).score([item])
+    assert judgment.preferred == 1
+    assert judgment.metadata["position_consistent"] is True
+    assert judgment.scores == [pytest.approx(0.15), pytest.approx(0.85)]
+
+
+def test_pairwise_position_bias_is_reported():
+    fake = FakeBackend(lambda r: Completion(texts=["A"], candidate_logprobs=logprobs(A=0.7, B=0.3)))
+    item = Item(id="p", prompt="q", responses=["one", "two"])
+    [judgment] = Judge(RUBRIC, mode="pairwise", backend=fake, both_orders=True).score([item])
+    assert judgment.metadata["position_consistent"] is False
+    assert judgment.preferred is None  # 0.5 / 0.5 once both orders are averaged
+
+
+def test_pairwise_needs_two_responses():
+    [judgment] = Judge(RUBRIC, mode="pairwise", backend=FakeBackend()).score([ITEM])
+    assert judgment.status is Status.error and "exactly 2 responses" in judgment.error
+
+
+def test_several_responses_are_each_scored_pointwise():
+    item = Item(id="n", prompt="q", responses=["a", "b", "c"])
+    fake = FakeBackend()
+    [judgment] = Judge(RUBRIC, backend=fake).score([item])
+    assert len(fake.requests) == 6
+    assert len(judgment.scores) == 3
+    assert {v.response for v in judgment.verdicts} == {0, 1, 2}
+
+
+def test_unknown_mode_and_pack_fail_early():
+    with pytest.raises(JudgeError, match="unknown mode"):
+        Judge(RUBRIC, mode="listwise", backend=FakeBackend())
+    with pytest.raises(JudgeError, match="no format pack named 'nope'"):
+        Judge(RUBRIC, backend=FakeBackend(), format_pack="nope")
+
+
+def test_score_works_inside_a_running_event_loop():
+    import asyncio
+
+    async def inside() -> list:
+        return Judge(RUBRIC, backend=FakeBackend()).score([ITEM])
+
+    [judgment] = asyncio.run(inside())
+    assert judgment.id == "x"
