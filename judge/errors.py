@@ -22,7 +22,7 @@ class InputError(JudgeError):
 
     def __init__(self, source: str, line: int, problem: str) -> None:
         self.source, self.line, self.problem = source, line, problem
-        super().__init__(f"{source}:{line}: {problem}")
+        super().__init__(f"{source}:{line}: {problem}" if line else f"{source}: {problem}")
 
 
 class TemplateError(JudgeError):

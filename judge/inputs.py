@@ -39,11 +39,16 @@ def row_to_item(data: Any, line: int, source: str) -> Item:
             raise InputError(source, line, "give 'response' or 'responses', not both")
         data["responses"] = [data.pop("response")]
     elif "response_a" in data or "response_b" in data:
-        data["responses"] = [data.pop("response_a", None), data.pop("response_b", None)]
+        for key in ("response_a", "response_b"):
+            if key not in data:
+                raise InputError(source, line, f"field '{key}' is required with its pair")
+        data["responses"] = [data.pop("response_a"), data.pop("response_b")]
     if "responses" not in data:
         raise InputError(source, line, "field 'response' (or 'responses') is required")
     if isinstance(data.get("context"), str):
         data["context"] = [data["context"]]
+    if not isinstance(data.get("metadata", {}), dict):
+        raise InputError(source, line, "field 'metadata' must be an object")
     extra = {k: data.pop(k) for k in list(data) if k not in _ITEM_FIELDS}
     data["metadata"] = {**data.get("metadata", {}), **extra}
     data.setdefault("id", f"line-{line}")
@@ -55,18 +60,23 @@ def row_to_item(data: Any, line: int, source: str) -> Item:
         raise InputError(source, line, f"field '{field}': {first['msg']}") from None
 
 
+def check_source(source: str) -> None:
+    """Fail before anything else happens (an output is touched) when the input cannot be read."""
+    if source != "-" and not Path(source).is_file():
+        raise InputError(source, 0, "no such file") if not Path(source).exists() else InputError(source, 0, "not a file")
+
+
 def read_rows(source: str) -> Iterator[Row]:
     """Rows of a JSONL file, a JSON array file, or stdin (`-`), each with its line number."""
     if source == "-":
         yield from _jsonl_rows(sys.stdin, "<stdin>")
         return
+    check_source(source)
     path = Path(source)
-    if not path.exists():
-        raise InputError(source, 0, "no such file")
     if path.suffix == ".json":
         yield from _json_array_rows(path)
         return
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         yield from _jsonl_rows(handle, source)
 
 
@@ -75,7 +85,7 @@ def count_rows(source: str) -> int | None:
     if source == "-":
         return None
     path = Path(source)
-    if path.suffix == ".json":
+    if path.suffix == ".json" or not path.is_file():
         return None
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.strip())
@@ -94,7 +104,7 @@ def _jsonl_rows(handle: Any, source: str) -> Iterator[Row]:
 
 
 def _json_array_rows(path: Path) -> Iterator[Row]:
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

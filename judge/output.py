@@ -18,6 +18,8 @@ def prepare_output(path: str, *, resume: bool, overwrite: bool) -> set[str]:
     With --resume the file is compacted first: a line cut short by a kill is dropped, each id is
     kept once, and `error` judgments are removed so those items run again.
     """
+    if resume and overwrite:
+        raise JudgeError("--resume keeps what the output has and --overwrite deletes it: pick one")
     if path == "-":
         if resume:
             raise JudgeError("--resume needs an output file (-o FILE), not stdout")

@@ -72,6 +72,11 @@ class Rubric(BaseModel):
     @classmethod
     def from_principles(cls, principles: list[str], name: str = "principles") -> Rubric:
         """A rubric of binary principles given as plain sentences (the RLBFF form)."""
+        if not principles:
+            raise RubricError("--principle", None, None, "give at least one principle")
+        for i, text in enumerate(principles):
+            if not text.strip():
+                raise RubricError("--principle", None, f"principle {i + 1}", "is empty")
         criteria = [
             Criterion(id=f"p{i + 1}", text=text, scale="binary", high="Yes", low="No")
             for i, text in enumerate(principles)
@@ -120,11 +125,12 @@ def parse_rubric(text: str, source: str) -> Rubric:
         raise RubricError(source, line, None, f"YAML syntax error: {exc.problem}") from None
     if not isinstance(data, dict):
         raise RubricError(source, 1, None, "a rubric is a mapping with 'name' and 'criteria'")
+    _check_unique_ids(data, node, source)
     try:
         rubric = Rubric.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = [part for part in first["loc"] if not isinstance(part, str) or part in _field_names()]
+        loc = [part for part in first["loc"] if not _is_union_tag(part)]
         line = _line_of(node, list(first["loc"]))
         field = ".".join(str(p) for p in loc) or None
         message = first["msg"]
@@ -136,8 +142,26 @@ def parse_rubric(text: str, source: str) -> Rubric:
     return rubric.model_copy(update={"source": source})
 
 
-def _field_names() -> set[str]:
-    return set(Rubric.model_fields) | set(Criterion.model_fields) | set(Scale.model_fields)
+def _is_union_tag(part: Any) -> bool:
+    """pydantic names union branches in error locations ('Scale', "literal['binary']"); YAML has no such key."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
+def _check_unique_ids(data: dict[str, Any], node: Any, source: str) -> None:
+    criteria = data.get("criteria")
+    if not isinstance(criteria, list):
+        return
+    seen: dict[str, int] = {}
+    for index, criterion in enumerate(criteria):
+        if not isinstance(criterion, dict) or not isinstance(criterion.get("id"), str):
+            continue
+        if criterion["id"] in seen:
+            line = _line_of(node, ["criteria", index, "id"])
+            raise RubricError(
+                source, line, f"criteria.{index}.id",
+                f"'{criterion['id']}' is already the id of criteria.{seen[criterion['id']]}",
+            )
+        seen[criterion["id"]] = index
 
 
 def _line_of(node: Any, loc: list[Any]) -> int | None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from judge.backend import SamplingParams, backend_options
 from judge.engine import Judge
 from judge.errors import JudgeError
-from judge.inputs import Row, count_rows, read_rows
+from judge.inputs import Row, check_source, count_rows, read_rows
 from judge.models import Item, Judgment, Status
 from judge.output import JudgmentWriter, prepare_output
 from judge.rubric import Rubric, load_rubric
@@ -66,6 +66,7 @@ def sampling_for(request: ScoreRequest) -> SamplingParams | None:
 def run_score(request: ScoreRequest) -> Counter[str]:
     """Judge every row not judged yet; returns counts by status. Raises JudgeError on bad setup."""
     rubric, mode = rubric_for(request)
+    check_source(request.input)
     done = prepare_output(request.output, resume=request.resume, overwrite=request.overwrite)
     judge = Judge(
         rubric,

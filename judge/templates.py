@@ -62,6 +62,10 @@ class _Builder:
     def content(self, value: Content) -> str:
         if isinstance(value, str):
             return value
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        if not (isinstance(value, list) and all(isinstance(part, dict) for part in value)):
+            raise TemplateError(f"content() takes text or a list of content parts, not {type(value).__name__}")
         return self._mark("content", value)
 
     def split(self, text: str) -> list[Message]:
@@ -73,7 +77,7 @@ class _Builder:
             nonlocal parts
             if role is None:
                 if "".join(p for p in parts if isinstance(p, str)).strip():
-                    raise TemplateError("template text appears before the first turn('role')")
+                    raise TemplateError("text outside any message: start one with turn('role') first")
                 parts = []
                 return
             messages.append(Message(role=role, content=_join(parts)))
@@ -115,6 +119,9 @@ def render_messages(folders: tuple[Path, ...], template: str, variables: dict[st
         text = env.get_template(template).render(
             **variables, turn=builder.turn, chat=builder.chat, content=builder.content
         )
+        messages = builder.split(text)
+    except TemplateError as exc:
+        raise TemplateError(f"template '{template}': {exc}") from None
     except jinja2.TemplateNotFound as exc:
         raise TemplateError(f"template '{exc.name}' not found in {', '.join(map(str, folders))}") from None
     except jinja2.UndefinedError as exc:
@@ -123,7 +130,8 @@ def render_messages(folders: tuple[Path, ...], template: str, variables: dict[st
         raise TemplateError(f"{exc.filename or template}:{exc.lineno}: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"template '{template}' tried something unsafe: {exc}") from None
-    messages = builder.split(text)
+    except Exception as exc:  # anything else a template does wrong is still the template's error
+        raise TemplateError(f"template '{template}': {type(exc).__name__}: {exc}") from None
     if not messages:
         raise TemplateError(f"template '{template}' produced no messages; start with turn('user')")
     return messages

@@ -27,4 +27,4 @@ def weighted_mean(verdicts: list[Verdict], rubric: Rubric) -> float | None:
             return 0.0
         total += criterion.weight * scaled
         weight += criterion.weight
-    return round(total / weight, 6) if weight else None
+    return total / weight if weight else None

@@ -8,7 +8,11 @@ from judge.backend import Completion
 from judge.models import Status
 from judge.parsing import ParseSpec, Parsed, normalised
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+# Reasoning is not the verdict: closed blocks are removed, and an unclosed one (cut off by
+# max_tokens) runs to the end of the text, so nothing inside it is read as a score.
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
+# Scales the model echoes ("1 to 5", "1-5") are not scores.
+_RANGE = re.compile(r"\d+\s*(?:-|–|to)\s*\d+", re.IGNORECASE)
 
 
 def _text(completion: Completion) -> str:
@@ -22,6 +26,8 @@ def _from_probabilities(completion: Completion, spec: ParseSpec) -> dict[str, fl
     probs = normalised(completion.candidate_logprobs, spec.candidates)
     if probs is None:
         missing = [c for c in spec.candidates if c not in completion.candidate_logprobs]
+        if not missing:
+            return Parsed(status=Status.unparsed, reason="every candidate has zero probability (-inf logprob)")
         return Parsed(status=Status.unparsed, reason=f"no probability for candidate(s) {missing}")
     return probs
 
@@ -33,9 +39,9 @@ def parse_score(completion: Completion, spec: ParseSpec) -> Parsed:
         if isinstance(probs, Parsed):
             return probs
         value = sum(float(c) * p for c, p in probs.items())
-        return Parsed(status=Status.ok, value=round(value, 6), probabilities=probs)
-    text = _text(completion)
-    labelled = re.search(r"(?:score|rating|\[RESULT\])\s*[:=]?\s*(-?\d+)", text, re.IGNORECASE)
+        return Parsed(status=Status.ok, value=value, probabilities=probs)
+    text = _RANGE.sub(" ", _text(completion))
+    labelled = re.search(r"(?:score|rating|\[RESULT\])\s*(?:is|of)?\s*[:=]?\s*(-?\d+)", text, re.IGNORECASE)
     numbers = [labelled.group(1)] if labelled else re.findall(r"(?<![\d.])-?\d+(?![\d.])", text)
     for number in numbers:
         if number in spec.candidates:
@@ -53,14 +59,18 @@ def parse_choice(completion: Completion, spec: ParseSpec) -> Parsed:
         return Parsed(status=Status.ok, choice=best, probabilities=probs, reason=_text(completion) or None)
     text = _text(completion)
     labels = "|".join(re.escape(c) for c in spec.candidates)
-    patterns = [
-        rf"\[RESULT\]\s*({labels})\b",
-        rf"\\boxed\{{\s*({labels})\s*\}}",
-        rf"^\W*(?:(?:response|output)\s+)?({labels})\b",
-        rf"(?i:better|preferred|winner|answer|choice)\W+(?:(?i:is)\W+)?(?:(?i:response|output)\s+)?({labels})\b",
+    # A label counts only where it stands as a verdict: alone, or followed by punctuation or
+    # "is"; the English article "A" opening a sentence is not a vote for response A.
+    verdict_end = r"(?=\s*$|\s*[.):,\]*!]|\s+(?i:is|was)\b)"
+    explicit = [rf"\[RESULT\]\s*({labels})\b", rf"\\boxed\{{\s*(?:(?i:response|output)\s+)?({labels})\s*\}}"]
+    first_line = text.splitlines()[0] if text else ""
+    stated = [
+        rf"^\W*(?:(?i:response|output)\s+)?({labels}){verdict_end}",
+        rf"(?i:better|preferred|winner|answer|choice)(?:\s+(?i:response|output))?[^\w.]+(?:(?i:is)\s+)?"
+        rf"(?:(?i:response|output)\s+)?({labels}){verdict_end}",
     ]
-    for pattern in patterns:
-        match = re.search(pattern, text, re.MULTILINE)
+    for pattern, where in [(p, text) for p in explicit] + [(p, first_line) for p in stated]:
+        match = re.search(pattern, where)
         if match:
             return Parsed(status=Status.ok, choice=match.group(1), reason=text)
     return Parsed(status=Status.unparsed, reason=f"no choice among {list(spec.candidates)} in the text")
@@ -73,7 +83,7 @@ def parse_yes_no(completion: Completion, spec: ParseSpec) -> Parsed:
         probs = _from_probabilities(completion, spec)
         if isinstance(probs, Parsed):
             return probs
-        return Parsed(status=Status.ok, value=round(probs[yes], 6), probabilities=probs)
+        return Parsed(status=Status.ok, value=probs[yes], probabilities=probs)
     match = re.match(rf"^\W*({re.escape(yes)}|{re.escape(no)})\b", _text(completion), re.IGNORECASE)
     if match is None:
         return Parsed(status=Status.unparsed, reason=f"the text does not start with {yes} or {no}")

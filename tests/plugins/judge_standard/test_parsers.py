@@ -117,11 +117,6 @@ def test_score_all_neg_inf_is_unparsed_not_a_default():
     assert_unparsed(parsed)
 
 
-@pytest.mark.xfail(
-    reason="parsers.py _from_probabilities: when every candidate is -inf, the reason says "
-    "'no probability for candidate(s) []' (an empty list), which explains nothing",
-    strict=True,
-)
 def test_score_all_neg_inf_reason_is_meaningful():
     logprobs = {c: NEG_INF for c in SCORE_PROBS.candidates}
     parsed = parse_score(Completion(candidate_logprobs=logprobs), SCORE_PROBS)
@@ -191,20 +186,10 @@ def test_score_think_block_only_is_unparsed():
     assert_unparsed(parse_score(text("<THINK>\nI'd say 3\n</THINK>"), SCORE_TEXT))
 
 
-@pytest.mark.xfail(
-    reason="parsers.py _THINK only strips closed <think>...</think>; a reasoning model cut off by "
-    "max_tokens inside <think> gets a digit from its unfinished reasoning read as the score",
-    strict=True,
-)
 def test_score_unclosed_think_block_is_unparsed():
     assert_unparsed(parse_score(text("<think>Let me weigh this. Point 2 is weak"), SCORE_TEXT))
 
 
-@pytest.mark.xfail(
-    reason="parsers.py parse_score: 'the first in-scale integer' picks the scale bounds the model "
-    "echoes ('1 to 5', '1-5') instead of the score that follows",
-    strict=True,
-)
 @pytest.mark.parametrize(("answer", "expected"), [("On a scale of 1 to 5, I give 3", 3.0), ("Scale 1-5: 4", 4.0)])
 def test_score_echoed_scale_is_not_the_score(answer, expected):
     assert parse_score(text(answer), SCORE_TEXT).value == expected
@@ -266,12 +251,6 @@ def test_choice_from_well_formed_text(answer, expected):
     assert parsed.value is None
 
 
-@pytest.mark.xfail(
-    reason="parsers.py parse_choice: the start-of-text pattern matches '(?:response|output)' case-"
-    "sensitively and the 'better ...' pattern cannot read 'better response is X', so these "
-    "ordinary verdicts come back unparsed",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [("Response B is better", "B"), ("Output A", "A"), ("The better response is B", "B")],
@@ -299,12 +278,6 @@ def test_choice_garbage_is_unparsed(answer):
     assert_unparsed(parse_choice(text(answer), CHOICE_TEXT))
 
 
-@pytest.mark.xfail(
-    reason="parsers.py parse_choice: '^\\W*(A|B)\\b' reads the English article 'A' opening a "
-    "sentence (on any line, re.MULTILINE) as the label, and the 'better\\W+' pattern reads "
-    "'Neither is better. A and B...' as A; non-verdicts become verdicts",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "answer",
     [
