@@ -8,6 +8,7 @@ run once. No item waits for another item's later steps: only for a batch slot.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 
 from judge.backend import Backend, Completion, Request
@@ -21,7 +22,10 @@ class Dispatcher:
         self.backend = backend
         self.capabilities = backend.capabilities
         self._pending: list[tuple[Request, asyncio.Future[Completion]]] = []
-        self._known: dict[str, asyncio.Future[Completion]] = {}
+        # Answers of this run by request key, most recent last; bounded so a stream of millions
+        # of items does not grow memory without end (the persistent cache is the backend's job).
+        self._known: OrderedDict[str, asyncio.Future[Completion]] = OrderedDict()
+        self.remember = 100_000
         self._slots = asyncio.Semaphore(self.capabilities.max_concurrency)
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -44,11 +48,17 @@ class Dispatcher:
         key = request.key()
         known = self._known.get(key)
         if known is not None:
+            self._known.move_to_end(key)
             self.deduplicated += 1
             completion = await asyncio.shield(known)
             return _as_cached(completion)
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._known[key] = future
+        while len(self._known) > self.remember:
+            oldest_key, oldest = next(iter(self._known.items()))
+            if not oldest.done():
+                break  # never forget a request still in flight
+            del self._known[oldest_key]
         self._pending.append((request, future))
         self._wakeup.set()
         return await asyncio.shield(future)

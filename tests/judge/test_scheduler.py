@@ -123,3 +123,19 @@ def test_dispatcher_answers_direct_calls():
 
     completions = asyncio.run(run())
     assert [c.texts for c in completions] == [["hi"]] * 3
+
+
+def test_remembered_answers_are_bounded_but_in_flight_ones_are_kept():
+    async def run() -> tuple[int, int]:
+        fake = FakeBackend(text="x")
+        async with Dispatcher(fake) as dispatcher:
+            dispatcher.remember = 3
+            for k in range(10):
+                await dispatcher.call(Request(messages=(Message(role="user", content=f"m{k}"),)))
+            remembered = len(dispatcher._known)
+            await dispatcher.call(Request(messages=(Message(role="user", content="m9"),)))
+            return remembered, len(fake.requests)
+
+    remembered, sent = asyncio.run(run())
+    assert remembered == 3
+    assert sent == 10  # m9 was still remembered: answered without a new request
