@@ -16,6 +16,8 @@ examples:
   judge score --mode principle --rubric rlbff-principles examples/principle.jsonl
   judge score --principle "The response cites a source for every number." data.jsonl
   judge score --rubric my_rubric.yaml --model ./my-model-folder data.jsonl -o out.jsonl --resume
+  judge score -r helpfulness --backend vllm --model ./judge-model data.jsonl -o out.jsonl
+  judge score -r helpfulness --backend openai --base-url http://127.0.0.1:8000/v1 --model NAME data.jsonl
   cat data.jsonl | judge score --rubric factuality - > out.jsonl
 
 input rows (JSON Lines, or a .json array):
@@ -63,11 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--aggregator", default="weighted_mean", help="how criteria combine into a score (default: weighted_mean)")
 
     model = score.add_argument_group("model")
-    model.add_argument("-b", "--backend", help="backend plugin, e.g. transformers (default: the embedded model), fake; see `judge plugins`")
+    model.add_argument("-b", "--backend", help="backend plugin: transformers (default, the embedded model), vllm, openai, fake; see `judge plugins`")
     model.add_argument("--model", help="model for the backend: a local folder or .gguf file for transformers (default: embedded SmolLM2-135M-Instruct)")
+    model.add_argument("--base-url", action="append", default=[], metavar="URL",
+                       help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1; repeat for several (the least busy is used)")
+    model.add_argument("--no-cache", action="store_true",
+                       help="do not read or write the cache of model calls (default: greedy calls are cached under ~/.cache/judge)")
     model.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                        help="backend option, repeatable, e.g. -O batch_size=16 -O dtype=bfloat16")
-    model.add_argument("--max-tokens", type=int, help="tokens to generate per verdict (default: per mode, from the format pack)")
+    model.add_argument("--max-tokens", type=_positive, help="tokens to generate per verdict (default: per mode, from the format pack)")
     model.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)")
     model.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0)")
     model.add_argument("--seed", type=int, help="sampling seed, for reproducible sampled judgments")
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", default="-", help="JSONL file to append judgments to (default: stdout)")
     out.add_argument("--resume", action="store_true", help="continue an interrupted run: skip ids already in the output, retry errors")
     out.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    out.add_argument("--limit", type=int, help="judge only the first N rows")
+    out.add_argument("--limit", type=_positive, help="judge only the first N rows")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     score.set_defaults(run=_score)
 
@@ -98,7 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args))
+    except BrokenPipeError:  # `judge ... | head`: the reader left, which is not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except JudgeError as exc:
+        if type(exc).__name__ == "Interrupted":
+            print(f"\njudge: interrupted; {exc}", file=sys.stderr)
+            return 130
         print(f"judge: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -122,6 +136,8 @@ def _score(args: argparse.Namespace) -> int:
         backend=args.backend,
         model=args.model,
         options=args.option,
+        base_urls=args.base_url,
+        cache=not args.no_cache,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         top_p=args.top_p,
@@ -133,6 +149,13 @@ def _score(args: argparse.Namespace) -> int:
     )
     summary = run_score(request)
     return 1 if summary.get("error", 0) else 0
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -187,7 +210,11 @@ def _version() -> str:
 
 def summary_line(counts: Counter[str], output: str) -> str:
     parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "unparsed", "error"))
-    return f"judge: {sum(counts.values())} judged ({parts}) -> {output}"
+    judged = sum(counts.get(s, 0) for s in ("ok", "unparsed", "error"))
+    calls = ""
+    if "model_calls" in counts:
+        calls = f"; {counts['model_calls']} model calls, {counts['cached_calls']} from cache"
+    return f"judge: {judged} judged ({parts}){calls} -> {output}"
 
 
 if __name__ == "__main__":

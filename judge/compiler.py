@@ -59,6 +59,8 @@ class Program:
         self.pack: FormatPack = registry.get("format_packs", options.format_pack)
         if options.mode not in self.pack.templates:
             raise JudgeError(f"format pack '{self.pack.name}' has no template for mode '{options.mode}'")
+        if options.mode not in self.pack.parsers:
+            raise JudgeError(f"format pack '{self.pack.name}' names no parser for mode '{options.mode}'")
         self.parser = registry.get("parsers", self.pack.parsers[options.mode])
         self.binary_parser = registry.get("parsers", self.pack.parsers.get("principle", "yes_no"))
         self.aggregate = registry.get("aggregators", options.aggregator)
@@ -240,7 +242,7 @@ class Program:
         judgment.scores = mean
         judgment.preferred = None if mean[0] == mean[1] else (0 if mean[0] > mean[1] else 1)
         if len(preferences) == 2:
-            firsts = [0 if p[0] > p[1] else 1 for p in preferences]  # type: ignore[index]
+            firsts = [None if p[0] == p[1] else 0 if p[0] > p[1] else 1 for p in preferences]  # type: ignore[index]
             judgment.metadata["position_consistent"] = firsts[0] == firsts[1]
         return judgment
 
@@ -254,20 +256,22 @@ class Program:
             usage=usage or Usage(),
             error=error,
             latency_s=round(time.perf_counter() - started, 4),
+            metadata=dict(item.metadata),
         )
 
 
 def _use_probabilities(options: CompileOptions, exact: bool) -> bool:
     if options.score_from == "text":
         if options.mode == "principle":
-            raise BackendError("principle mode reads P(Yes) from token probabilities; --score-from text does not apply")
+            raise BackendError("principle mode reads P(Yes) from token probabilities; --score-from text does not apply to it")
         return False
     if options.score_from == "probabilities" or options.mode == "principle":
         if not exact:
             raise BackendError(
                 "this backend cannot give exact next-token probabilities, which "
                 f"{'principle mode' if options.mode == 'principle' else '--score-from probabilities'} needs; "
-                "use a backend that can (transformers, vllm) or --score-from text"
+                "use a backend that can (transformers, vllm, or openai against a vLLM server)"
+                + ("" if options.mode == "principle" else ", or --score-from text")
             )
         return True
     return exact

@@ -12,7 +12,10 @@ import threading
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from pathlib import Path
+
 from judge.backend import Backend, SamplingParams
+from judge.cache import CallCache, with_cache
 from judge.compiler import CompileOptions, Program, ScoreFrom, compile_program
 from judge.errors import BackendError
 from judge.models import Item, Judgment, Status
@@ -30,7 +33,10 @@ def make_backend(
         name, defaults = registry.default_backend()
         options = defaults | options
     factory = registry.get("backends", name)
-    backend = factory(model=model, **options)
+    try:
+        backend = factory(model=model, **options)
+    except TypeError as exc:
+        raise BackendError(f"backend '{name}': {exc} (check the -O options)") from None
     if not isinstance(backend, Backend):
         raise BackendError(f"backend '{name}' did not build an object with complete() and capabilities")
     return backend
@@ -53,10 +59,13 @@ class Judge:
         both_orders: bool = False,
         sampling: SamplingParams | None = None,
         registry: Registry | None = None,
+        cache: bool | str | Path | CallCache = False,
     ) -> None:
         self.registry = (registry or get_registry()).load()
         if backend is None or isinstance(backend, str):
             backend = make_backend(backend, model, self.registry, **(backend_options or {}))
+        if cache is not False:
+            backend = with_cache(backend, None if cache is True else cache)
         self.backend: Backend = backend
         options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling)
         self.program: Program = compile_program(

@@ -113,13 +113,21 @@ class Registry:
                 self.plugins.append(info)
                 continue
             info.location = getattr(module, "__file__", None)
-            self.manager.register(module, name=ep.name)
+            try:
+                self.manager.register(module, name=ep.name)
+            except Exception as exc:  # e.g. a hook implementation with the wrong argument names
+                info.error = f"{type(exc).__name__}: {exc}"
             self.plugins.append(info)
 
     def _collect(self) -> None:
         for info in self.plugins:
             if info.error is None:
-                self._collect_from(info.name)
+                try:
+                    self._collect_from(info.name)
+                except PluginError:
+                    raise
+                except Exception as exc:  # a plugin's register hook that fails is that plugin's problem
+                    info.error = f"{type(exc).__name__} in its hooks: {exc}"
 
     def _collect_from(self, plugin_name: str) -> None:
         plugin = self.manager.get_plugin(plugin_name)

@@ -136,6 +136,8 @@ def parse_rubric(text: str, source: str) -> Rubric:
         message = first["msg"]
         if first["type"] == "missing":
             message = "is required"
+        elif loc and loc[-1] == "scale" and not isinstance(first.get("input"), dict):
+            message = "a scale is {min: N, max: M} or the word binary"
         elif first["type"] == "string_type" and isinstance(first.get("input"), bool):
             message = "YAML read this as true/false (yes, no, on, off do that); put the text in quotes"
         raise RubricError(source, line, field, message) from None

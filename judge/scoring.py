@@ -13,6 +13,10 @@ from pydantic import BaseModel, Field
 from judge.backend import SamplingParams, backend_options
 from judge.engine import Judge
 from judge.errors import JudgeError
+
+
+class Interrupted(JudgeError):
+    """Ctrl-C during a run: what was finished is on disk."""
 from judge.inputs import Row, check_source, count_rows, read_rows
 from judge.models import Item, Judgment, Status
 from judge.output import JudgmentWriter, prepare_output
@@ -38,6 +42,8 @@ class ScoreRequest(BaseModel):
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    base_urls: list[str] = Field(default_factory=list)
+    cache: bool = True
     resume: bool = False
     overwrite: bool = False
     limit: int | None = None
@@ -73,12 +79,13 @@ def run_score(request: ScoreRequest) -> Counter[str]:
         mode=mode,
         backend=request.backend,
         model=request.model,
-        backend_options=backend_options(request.options),
+        backend_options=backend_options(request.options) | ({"base_url": request.base_urls} if request.base_urls else {}),
         format_pack=request.format_pack,
         aggregator=request.aggregator,
         score_from=request.score_from,  # type: ignore[arg-type]
         both_orders=request.both_orders,
         sampling=sampling_for(request),
+        cache=request.cache,
     )
     rows = read_rows(request.input)
     if request.limit is not None:
@@ -93,14 +100,15 @@ def run_score(request: ScoreRequest) -> Counter[str]:
             counts[judgment.status.value] += 1
             bar.update(1)
 
-        items = _items_to_run(rows, done, record, bar)
+        items = _items_to_run(rows, done, record, bar, request.input)
         try:
             asyncio.run(_drain(judge, items, record))
         except KeyboardInterrupt:
             where = "" if request.output == "-" else f" to {request.output}"
-            print(f"\njudge: interrupted; {sum(counts.values())} judgments written{where}; run again with --resume to continue",
-                  file=sys.stderr)
-            raise
+            raise Interrupted(f"{sum(counts.values())} judgments written{where}; run again with --resume to continue") from None
+    hits, misses = getattr(judge.backend, "hits", None), getattr(judge.backend, "misses", None)
+    if hits is not None:
+        counts["model_calls"], counts["cached_calls"] = misses, hits
     if not request.quiet:
         from judge.cli import summary_line
 
@@ -116,7 +124,7 @@ async def _drain(judge: Judge, items: Iterator[Item], record: object) -> None:
         await judge.aclose()
 
 
-def _items_to_run(rows: Iterator[Row], done: set[str], record: object, bar: object) -> Iterator[Item]:
+def _items_to_run(rows: Iterator[Row], done: set[str], record: object, bar: object, source: str) -> Iterator[Item]:
     """Items not judged yet; bad rows become `error` judgments with their line, duplicates are skipped."""
     seen: set[str] = set()
     for row in rows:
@@ -124,8 +132,7 @@ def _items_to_run(rows: Iterator[Row], done: set[str], record: object, bar: obje
             bar.update(1)  # type: ignore[attr-defined]
             continue
         if row.id in seen:
-            print(f"judge: {row.error.source if row.error else 'input'} line {row.line}: duplicate id '{row.id}' skipped",
-                  file=sys.stderr)
+            print(f"judge: {source}:{row.line}: duplicate id '{row.id}' skipped", file=sys.stderr)
             continue
         seen.add(row.id)
         if row.error is not None:

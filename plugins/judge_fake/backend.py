@@ -31,7 +31,7 @@ class FakeBackend:
         delay: float = 0.0,
     ) -> None:
         self.responder = responder
-        self.text = text
+        self.text = str(text)
         self.delay = float(delay)
         self.capabilities = Capabilities(
             max_batch_size=int(batch_size), max_concurrency=int(concurrency), exact_candidates=bool(exact_candidates)

@@ -18,7 +18,7 @@ def weighted_mean(verdicts: list[Verdict], rubric: Rubric) -> float | None:
         if verdict.score is None:
             return None
         criterion = criteria[verdict.criterion]
-        if criterion.binary:
+        if criterion.binary or verdict.passed is not None:  # asked as Yes/No: the score is P(Yes)
             scaled = verdict.score
         else:
             lo, hi = criterion.scale.min, criterion.scale.max  # type: ignore[union-attr]

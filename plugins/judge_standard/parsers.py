@@ -42,7 +42,7 @@ def parse_score(completion: Completion, spec: ParseSpec) -> Parsed:
         return Parsed(status=Status.ok, value=value, probabilities=probs)
     text = _RANGE.sub(" ", _text(completion))
     labelled = re.search(r"(?:score|rating|\[RESULT\])\s*(?:is|of)?\s*[:=]?\s*(-?\d+)", text, re.IGNORECASE)
-    numbers = [labelled.group(1)] if labelled else re.findall(r"(?<![\d.])-?\d+(?![\d.])", text)
+    numbers = [labelled.group(1)] if labelled else re.findall(r"(?<![\d.])-?\d+(?!\.?\d)", text)
     for number in numbers:
         if number in spec.candidates:
             return Parsed(status=Status.ok, value=float(number))

@@ -44,6 +44,10 @@ class TransformersBackend:
             )
         return self._loaded
 
+    @property
+    def cache_identity(self) -> str:
+        return f"transformers|{self.source.folder}|{self.source.gguf_file}|{self._dtype}"
+
     async def start(self) -> None:
         """Load the weights before the first batch, so no judgment's latency includes the load."""
         await asyncio.to_thread(self._ensure_loaded)

@@ -179,3 +179,28 @@ def test_score_works_inside_a_running_event_loop():
 
     [judgment] = asyncio.run(inside())
     assert judgment.id == "x"
+
+
+def test_item_metadata_reaches_the_judgment():
+    item = Item(id="m", prompt="q", responses=["r"], metadata={"label": 1, "subset": "natural"})
+    [judgment] = Judge(RUBRIC, backend=FakeBackend()).score([item])
+    assert judgment.metadata == {"label": 1, "subset": "natural"}
+
+
+def test_principle_mode_over_a_scaled_rubric_reads_every_criterion_as_yes_no():
+    fake = FakeBackend(lambda r: Completion(texts=["Yes"], candidate_logprobs=logprobs(Yes=0.75, No=0.25)))
+    [judgment] = Judge(RUBRIC, mode="principle", backend=fake).score([ITEM])
+    assert all(r.candidates == ("Yes", "No") for r in fake.requests)
+    assert judgment.reward == pytest.approx(0.75)
+
+
+def test_pairwise_ties_in_both_orders_are_consistent_and_prefer_neither():
+    fake = FakeBackend()  # the fake gives every candidate the same probability
+    item = Item(id="p", prompt="q", responses=["one", "two"])
+    [judgment] = Judge(RUBRIC, mode="pairwise", backend=fake, both_orders=True).score([item])
+    assert judgment.preferred is None and judgment.metadata["position_consistent"] is True
+
+
+def test_unknown_backend_option_is_a_backend_error():
+    with pytest.raises(BackendError, match="check the -O options"):
+        Judge(RUBRIC, backend="fake", backend_options={"bogus": 1})

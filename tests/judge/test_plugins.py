@@ -106,3 +106,20 @@ def test_every_hook_is_documented():
     for name in hooks:
         assert f"### `{name}`" in docs, f"docs/plugins.md has no section for hook {name}"
         assert getattr(hookspecs, name).__doc__, f"hook {name} has no docstring"
+
+
+def test_a_plugin_with_a_misnamed_hook_argument_is_reported_not_fatal(tmp_path, judge_cli):
+    site = tmp_path / "site"
+    package = site / "judge_misnamed"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from judge import hookimpl\n\n@hookimpl\ndef register_parsers(reg):\n    pass\n"
+    )
+    dist = site / "judge_misnamed-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: judge-misnamed\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[judge]\nmisnamed = judge_misnamed\n")
+    result = subprocess.run([*judge_cli, "plugins"], capture_output=True, text=True, env=env_with(site), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "misnamed  (judge-misnamed 0.1)" in result.stdout and "FAILED TO LOAD" in result.stdout
+    assert "standard" in result.stdout
