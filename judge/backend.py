@@ -63,7 +63,9 @@ class Capabilities(BaseModel):
 
     max_batch_size: int = Field(default=8, ge=1, description="requests per complete() call")
     max_concurrency: int = Field(default=1, ge=1, description="complete() calls in flight at once")
-    exact_candidates: bool = False
+    exact_candidates: bool | None = Field(
+        default=False, description="exact next-token candidate logprobs; None: unknown until start()"
+    )
     native_n: bool = False
     context_length: int | None = None
 

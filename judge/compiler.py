@@ -64,6 +64,7 @@ class Program:
         self.parser = registry.get("parsers", self.pack.parsers[options.mode])
         self.binary_parser = registry.get("parsers", self.pack.parsers.get("principle", "yes_no"))
         self.aggregate = registry.get("aggregators", options.aggregator)
+        self.exact = exact
         self.use_probabilities = _use_probabilities(options, exact)
 
     @property

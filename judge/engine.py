@@ -67,10 +67,12 @@ class Judge:
         if cache is not False:
             backend = with_cache(backend, None if cache is True else cache)
         self.backend: Backend = backend
-        options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling)
-        self.program: Program = compile_program(
-            rubric, options, self.registry, backend.capabilities.exact_candidates
-        )
+        self.rubric = rubric
+        self.options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling)
+        # A backend that learns its capabilities at start() (a server) is assumed able until then;
+        # the program is rebuilt, or refused with a clear error, once the truth is known.
+        exact = backend.capabilities.exact_candidates
+        self.program: Program = compile_program(rubric, self.options, self.registry, exact is not False)
 
     def window(self) -> int:
         """How many items run at once: enough to fill every batch slot, a few times over."""
@@ -82,6 +84,9 @@ class Judge:
         start = getattr(self.backend, "start", None)  # optional: backends that load lazily
         if start is not None:
             await start()
+        exact = bool(self.backend.capabilities.exact_candidates)
+        if exact != self.program.exact:
+            self.program = compile_program(self.rubric, self.options, self.registry, exact)
         async with Dispatcher(self.backend) as dispatcher:
             self.last_dispatcher = dispatcher
             running: set[asyncio.Task[Judgment]] = set()

@@ -46,3 +46,31 @@ def cli_env(tmp_path):
     env = dict(os.environ)
     env.pop("JUDGE_PLUGINS", None)
     return env
+
+
+@pytest.fixture(scope="session")
+def converted_model(tmp_path_factory) -> Path:
+    """The embedded GGUF converted once into a Hugging Face folder (what vLLM loads)."""
+    from judge_transformers.convert import convert_embedded
+
+    return convert_embedded(tmp_path_factory.mktemp("models") / "SmolLM2-135M-Instruct-f32")
+
+
+@pytest.fixture(scope="session")
+def vllm_offline(converted_model):
+    """vLLM's offline engine, in this process (loads in seconds), shared by the session."""
+    from judge_vllm.backend import VLLMBackend
+
+    backend = VLLMBackend(str(converted_model), dtype="float32", kv_cache_memory_bytes=512 * 1024**2, max_model_len=2048)
+    asyncio.run(backend.start())
+    return backend
+
+
+@pytest.fixture(scope="session")
+def vllm_server(converted_model, tmp_path_factory):
+    """A real vLLM OpenAI-compatible server on 127.0.0.1, started once for the session."""
+    from support.vllm_server import VLLMServer
+
+    server = VLLMServer(converted_model, tmp_path_factory.mktemp("server") / "vllm.log").start()
+    yield server
+    server.stop()

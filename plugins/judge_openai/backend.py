@@ -64,8 +64,10 @@ class OpenAIBackend:
         self._declared_exact = exact_candidates
         self._token_ids: dict[str, int | None] = {}
         self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._tokenizing: dict[str, asyncio.Future[int | None]] = {}
         self.capabilities = Capabilities(
-            max_batch_size=1, max_concurrency=int(max_in_flight), exact_candidates=bool(exact_candidates), native_n=True
+            max_batch_size=1, max_concurrency=int(max_in_flight), exact_candidates=exact_candidates, native_n=True
         )
         self.attempts = 0  # every HTTP request sent, retries included: for tests and bench
 
@@ -74,7 +76,14 @@ class OpenAIBackend:
         return f"openai|{self.model}|{self.endpoint}"
 
     def _http(self) -> httpx.AsyncClient:
+        # A client belongs to the event loop it was made in; `Judge.score` runs a new loop per
+        # call, so a client from an earlier loop is left behind (its loop closed its sockets).
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            self._client = None
+            self._tokenizing = {}
         if self._client is None:
+            self._client_loop = loop
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
             limits = httpx.Limits(max_connections=self.capabilities.max_concurrency * 2, max_keepalive_connections=64)
             self._client = httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits)
@@ -94,9 +103,19 @@ class OpenAIBackend:
             self.capabilities = self.capabilities.model_copy(update={"exact_candidates": exact})
 
     async def _tokenize(self, text: str) -> int | None:
-        """The single token id of `text` via vLLM's /tokenize, or None where the server has none."""
+        """The single token id of `text` (negative: its token count), or None where the server cannot say.
+
+        Concurrent callers asking for the same text share one request to /tokenize.
+        """
         if text in self._token_ids:
             return self._token_ids[text]
+        self._http()  # resets the per-loop state when the loop changed
+        pending = self._tokenizing.get(text)
+        if pending is None:
+            pending = self._tokenizing[text] = asyncio.ensure_future(self._tokenize_uncached(text))
+        return await asyncio.shield(pending)
+
+    async def _tokenize_uncached(self, text: str) -> int | None:
         token: int | None = None
         try:
             response = await self._http().post(
@@ -109,6 +128,7 @@ class OpenAIBackend:
         except httpx.HTTPError:
             token = None
         self._token_ids[text] = token
+        self._tokenizing.pop(text, None)
         return token
 
     async def complete(self, requests: list[Request]) -> list[Completion]:
@@ -194,7 +214,7 @@ class OpenAIBackend:
             raise BackendError(f"the completions endpoint needs the server to apply its chat template (/tokenize): {exc}") from None
 
     async def aclose(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
             self._client = None
 

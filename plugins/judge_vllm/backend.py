@@ -61,6 +61,7 @@ class VLLMBackend:
         self._llm: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+        self._warm = False
         self.capabilities = Capabilities(
             max_batch_size=int(batch_size), max_concurrency=1, exact_candidates=True, native_n=True
         )
@@ -70,7 +71,13 @@ class VLLMBackend:
         return f"vllm|{self.folder}|{self._engine_args['dtype']}"
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._ensure_engine)
+        """Build the engine and run one tiny generation: a fresh engine's first one is slow."""
+        llm = await asyncio.to_thread(self._ensure_engine)
+        if not self._warm:
+            from vllm import SamplingParams
+
+            await asyncio.to_thread(llm.generate, ["Hello"], SamplingParams(max_tokens=1), use_tqdm=False)
+            self._warm = True
 
     def _ensure_engine(self) -> Any:
         with self._lock:
