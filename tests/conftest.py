@@ -69,7 +69,7 @@ def vllm_offline(converted_model):
 @pytest.fixture(scope="session")
 def vllm_server(converted_model, tmp_path_factory):
     """A real vLLM OpenAI-compatible server on 127.0.0.1, started once for the session."""
-    from support.vllm_server import VLLMServer
+    from judge_vllm.server import VLLMServer
 
     server = VLLMServer(converted_model, tmp_path_factory.mktemp("server") / "vllm.log").start()
     yield server

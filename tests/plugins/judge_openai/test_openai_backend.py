@@ -16,7 +16,7 @@ from judge_openai.backend import OpenAIBackend
 
 from conftest import ROOT
 from support.fault_proxy import FaultProxy
-from support.vllm_server import SERVED_NAME
+from judge_vllm.server import SERVED_NAME
 
 pytestmark = pytest.mark.slow
 LLMBAR = ROOT.parent / "shared" / "data" / "llmbar" / "natural.jsonl"
