@@ -8,7 +8,8 @@ from collections import defaultdict
 from typing import Any
 
 from judge.backend import Capabilities, Completion, Request, SamplingParams
-from judge.models import Usage, content_text
+from judge.models import Usage
+from judge.tokens import candidate_token_ids, text_chat, too_long
 from judge_transformers.loading import load, resolve_source
 
 
@@ -78,20 +79,20 @@ class TransformersBackend:
     ) -> list[Completion]:
         import torch
 
-        candidate_ids, problem = _candidate_ids(tokenizer, candidates)
+        candidate_ids, problem = candidate_token_ids(lambda c: tokenizer.encode(c, add_special_tokens=False), candidates)
         if problem:
             return [Completion(error=problem) for _ in requests]
         prompts = [_chat_text(tokenizer, request) for request in requests]
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         context = self.capabilities.context_length
         lengths = encoded["attention_mask"].sum(dim=1).tolist()
-        too_long = [context is not None and n + sampling.max_tokens > context for n in lengths]
-        if all(too_long):
-            return [_too_long(n, sampling, context) for n in lengths]
-        if any(too_long):  # answer the ones that fit, and say which do not
-            fits = [r for r, long in zip(requests, too_long) if not long]
+        overflow = [context is not None and n + sampling.max_tokens > context for n in lengths]
+        if all(overflow):
+            return [too_long(n, sampling.max_tokens, context) for n in lengths]
+        if any(overflow):  # answer the ones that fit, and say which do not
+            fits = [r for r, long in zip(requests, overflow) if not long]
             answered = iter(self._generate(model, tokenizer, fits, sampling, candidates))
-            return [_too_long(n, sampling, context) if long else next(answered) for n, long in zip(lengths, too_long)]
+            return [too_long(n, sampling.max_tokens, context) if long else next(answered) for n, long in zip(lengths, overflow)]
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         sample = sampling.temperature > 0
@@ -140,32 +141,15 @@ class TransformersBackend:
 
 def _chat_text(tokenizer: Any, request: Request) -> str:
     """The model's own chat template; content parts become text (this backend reads text only)."""
-    messages = [{"role": m.role, "content": content_text(m.content)} for m in request.messages]
-    last = messages[-1]["role"] if messages else "user"
-    if last == "assistant":  # a prefilled answer: continue it rather than open a new turn
+    messages, continuing = text_chat(request)
+    if continuing:
         return tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def _candidate_ids(tokenizer: Any, candidates: tuple[str, ...]) -> tuple[dict[str, int], str | None]:
-    ids: dict[str, int] = {}
-    for candidate in candidates:
-        tokens = tokenizer.encode(candidate, add_special_tokens=False)
-        if len(tokens) != 1:
-            return {}, f"candidate '{candidate}' is {len(tokens)} tokens for this tokenizer; candidates must be one token"
-        ids[candidate] = tokens[0]
-    return ids, None
 
 
 def _apply_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     cuts = [text.find(s) for s in stop if s and s in text]
     return (text[: min(cuts)], True) if cuts else (text, False)
-
-
-def _too_long(tokens: int, sampling: SamplingParams, context: int | None) -> Completion:
-    return Completion(
-        error=f"too_long: {tokens} prompt tokens + {sampling.max_tokens} to generate exceed the context of {context}"
-    )
 
 
 def _as_list(value: Any) -> list[Any]:

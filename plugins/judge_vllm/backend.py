@@ -15,7 +15,8 @@ from typing import Any
 
 from judge.backend import Capabilities, Completion, Request
 from judge.errors import BackendError
-from judge.models import Usage, content_text
+from judge.models import Usage
+from judge.tokens import candidate_token_ids, text_chat, too_long
 
 GiB = 1024**3
 
@@ -128,10 +129,7 @@ class VLLMBackend:
         for index, request in enumerate(requests):
             ids = self._prompt_ids(request)
             if context is not None and len(ids) + request.sampling.max_tokens > context:
-                results[index] = Completion(
-                    error=f"too_long: {len(ids)} prompt tokens + {request.sampling.max_tokens} "
-                    f"to generate exceed the context of {context}"
-                )
+                results[index] = too_long(len(ids), request.sampling.max_tokens, context)
                 continue
             candidates, problem = self._candidate_ids(request.candidates)
             if problem:
@@ -160,8 +158,7 @@ class VLLMBackend:
         return [r for r in results if r is not None]
 
     def _prompt_ids(self, request: Request) -> list[int]:
-        messages = [{"role": m.role, "content": content_text(m.content)} for m in request.messages]
-        continuing = bool(messages) and messages[-1]["role"] == "assistant"
+        messages, continuing = text_chat(request)
         return list(
             self._tokenizer.apply_chat_template(
                 messages,
@@ -173,13 +170,7 @@ class VLLMBackend:
         )
 
     def _candidate_ids(self, candidates: tuple[str, ...]) -> tuple[dict[str, int], str | None]:
-        ids: dict[str, int] = {}
-        for candidate in candidates:
-            tokens = self._tokenizer.encode(candidate, add_special_tokens=False)
-            if len(tokens) != 1:
-                return {}, f"candidate '{candidate}' is {len(tokens)} tokens for this tokenizer; candidates must be one token"
-            ids[candidate] = tokens[0]
-        return ids, None
+        return candidate_token_ids(lambda c: self._tokenizer.encode(c, add_special_tokens=False), candidates)
 
     async def aclose(self) -> None:
         return None  # the engine lives as long as the backend object; vLLM frees it at exit
