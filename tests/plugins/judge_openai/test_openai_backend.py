@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from judge import Item, Judge, Request, SamplingParams, Status, load_rubric
+from judge import Item, Judge, Request, Rubric, SamplingParams, Status, load_rubric
 from judge.models import Message
 from judge_openai.backend import OpenAIBackend
 
@@ -125,22 +125,41 @@ def _fault_plan(attempt: int, body: bytes) -> str:
     return ["500", "429", "drop"][(attempt // 3) % 3] if attempt % 3 == 0 else "pass"
 
 
-def test_a_failing_server_still_yields_every_item_exactly_once(vllm_server, tmp_path):
-    items = [Item(id=f"f{k}", prompt=f"Question {k}: what is {k} times 3?", responses=[str(3 * k)]) for k in range(24)]
-    items += [Item(id="doomed", prompt="ALWAYS-FAIL please", responses=["x"])]
-    rubric = load_rubric("rlbff-principles").model_copy(update={"criteria": load_rubric("rlbff-principles").criteria[:1]})
+def test_a_failing_server_still_yields_every_item_exactly_once_in_the_output_file(vllm_server, judge_cli, tmp_path):
+    rows = [{"id": f"f{k}", "prompt": f"Question {k}: what is {k} times 3?", "response": str(3 * k)} for k in range(24)]
+    rows.append({"id": "doomed", "prompt": "ALWAYS-FAIL please", "response": "x"})
+    data, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     upstream = vllm_server.url[: -len("/v1")]
     with FaultProxy(upstream, _fault_plan, stall_seconds=8) as proxy:
-        backend = OpenAIBackend(SERVED_NAME, base_url=f"{proxy.url}/v1", timeout=6.0, max_retries=8,
-                                retry_budget=60, backoff_base=0.05, backoff_cap=0.5, max_in_flight=8)
-        judgments = Judge(rubric, mode="principle", backend=backend).score(items)
-    assert sorted(j.id for j in judgments) == sorted(i.id for i in items)
-    by_id = {j.id: j for j in judgments}
-    assert by_id["doomed"].status is Status.error
-    assert "gave up after 9 attempts" in by_id["doomed"].error and "HTTP 500" in by_id["doomed"].error
-    failed = {i.id: by_id[i.id].error for i in items if i.id != "doomed" and by_id[i.id].status is not Status.ok}
+        options = ["timeout=6", "max_retries=8", "retry_budget=60", "backoff_base=0.05", "backoff_cap=0.5", "max_in_flight=8"]
+        result = subprocess.run(
+            [*judge_cli, "score", "-p", "The response answers the question.", "--backend", "openai", "--base-url",
+             f"{proxy.url}/v1", "--model", SERVED_NAME, "--no-cache", *[a for o in options for a in ("-O", o)],
+             str(data), "-o", str(out)],
+            capture_output=True, text=True, timeout=600,
+        )
+    assert result.returncode == 1, result.stderr  # one item ended in error: the run says so
+    judgments = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(j["id"] for j in judgments) == sorted(r["id"] for r in rows)  # each exactly once
+    by_id = {j["id"]: j for j in judgments}
+    assert by_id["doomed"]["status"] == "error"
+    assert "gave up after 9 attempts" in by_id["doomed"]["error"] and "HTTP 500" in by_id["doomed"]["error"]
+    failed = {k: j["error"] for k, j in by_id.items() if k != "doomed" and j["status"] != "ok"}
     assert not failed, f"{failed} ({proxy.fates})"
     assert {"500", "429", "drop", "stall"} <= set(proxy.fates)
     twice = [body[:120] for body, count in proxy.forwarded.items() if count != 1]
     assert not twice, f"forwarded more than once: {twice}"  # nothing that succeeded was sent twice
     assert len([body for body in proxy.forwarded if b'"messages"' in body]) == 24
+
+
+def test_several_base_urls_share_the_load(vllm_server):
+    upstream = vllm_server.url[: -len("/v1")]
+    items = [Item(id=str(k), prompt=f"Is {k} even?", responses=["yes"]) for k in range(16)]
+    rubric = Rubric.from_principles(["The answer is correct."])
+    with FaultProxy(upstream, lambda n, body: "pass") as one, FaultProxy(upstream, lambda n, body: "pass") as two:
+        backend = OpenAIBackend(SERVED_NAME, base_url=[f"{one.url}/v1", f"{two.url}/v1"], max_in_flight=8)
+        judgments = Judge(rubric, mode="principle", backend=backend).score(items)
+    assert all(j.status is Status.ok for j in judgments)
+    chats = [sum(1 for body in proxy.forwarded if b'"messages"' in body) for proxy in (one, two)]
+    assert sum(chats) == 16 and min(chats) >= 4  # both servers were used

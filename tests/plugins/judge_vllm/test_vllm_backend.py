@@ -64,3 +64,30 @@ def test_greedy_pairwise_verdicts_agree_with_the_embedded_backend(vllm_offline, 
         assert mine.status is Status.ok and theirs.status is Status.ok
         assert mine.preferred == theirs.preferred
         assert mine.scores[0] == pytest.approx(theirs.scores[0], abs=LOGPROB_TOLERANCE)
+
+
+def test_cli_with_the_vllm_backend_agrees_with_the_embedded_backend(converted_model, embedded, judge_cli, tmp_path):
+    import subprocess
+
+    rows = [json.loads(line) for line in LLMBAR.read_text().splitlines()[:4]]
+    data, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    data.write_text("".join(json.dumps({"id": r["id"], "prompt": r["prompt"], "response": r["chosen"]}) + "\n" for r in rows))
+    result = subprocess.run([*judge_cli, "score", "-m", "principle", "-r", "rlbff-principles", "--backend", "vllm",
+                             "--model", str(converted_model), "-O", "dtype=float32", str(data), "-o", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from_cli = {j["id"]: j for j in map(json.loads, out.read_text().splitlines())}
+    items = [Item(id=r["id"], prompt=r["prompt"], responses=[r["chosen"]]) for r in rows]
+    local = Judge(load_rubric("rlbff-principles"), mode="principle", backend=embedded).score(items)
+    for judgment in local:
+        assert from_cli[judgment.id]["status"] == "ok"
+        assert from_cli[judgment.id]["reward"] == pytest.approx(judgment.reward, abs=LOGPROB_TOLERANCE)
+
+
+def test_seeded_requests_in_a_large_batch_do_not_crash_the_engine(vllm_offline):
+    long_prompt = "Summarise this text. " + "The river runs past the mill and the town. " * 60
+    requests = [ask(f"{k} {long_prompt}", sampling=SamplingParams(max_tokens=4, temperature=1.0, seed=k)) for k in range(12)]
+    answers = asyncio.run(vllm_offline.complete(requests))
+    assert all(a.error is None and len(a.texts) == 1 for a in answers)
+    again = asyncio.run(vllm_offline.complete(requests[:2]))
+    assert [a.texts for a in again] == [a.texts for a in answers[:2]]
