@@ -32,21 +32,25 @@ LLMBAR = ROOT.parent / "shared" / "data" / "llmbar" / "natural.jsonl"
 PRINCIPLE = "The response follows the instruction exactly and is correct."
 
 
-def items(n: int):
+def items(n: int, pairs: bool = False):
     from judge import Item
 
     rows = [json.loads(line) for line in LLMBAR.read_text().splitlines()] if LLMBAR.exists() else []
     if not rows:
         rows = [{"id": f"s{k}", "prompt": f"Explain fact number {k} about the sea.", "chosen": "It is salty."} for k in range(n)]
     rows = (rows * (n // len(rows) + 1))[:n]
-    return [Item(id=f"{r['id']}-{k}", prompt=r["prompt"][:1500], responses=[r["chosen"][:800]]) for k, r in enumerate(rows)]
+    return [
+        Item(id=f"{r['id']}-{k}", prompt=r["prompt"][:1500],
+             responses=[r["chosen"][:800], r.get("rejected", "No.")[:800]] if pairs else [r["chosen"][:800]])
+        for k, r in enumerate(rows)
+    ]
 
 
-def make_judge(backend: Any, max_tokens: int = 1, n: int = 1, temperature: float = 0.0):
+def make_judge(backend: Any, max_tokens: int = 1, n: int = 1, temperature: float = 0.0, mode: str = "principle"):
     from judge import Judge, Rubric, SamplingParams
 
-    sampling = SamplingParams(max_tokens=max_tokens, n=n, temperature=temperature, seed=0 if temperature else None)
-    return Judge(Rubric.from_principles([PRINCIPLE]), mode="principle", backend=backend, sampling=sampling)
+    sampling = SamplingParams(max_tokens=max_tokens, n=n, temperature=temperature)
+    return Judge(Rubric.from_principles([PRINCIPLE]), mode=mode, backend=backend, sampling=sampling)
 
 
 def requests_of(judge: Any, batch: list[Any]) -> list[Any]:
@@ -57,6 +61,25 @@ def timed(fn, *args) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn(*args)
     return time.perf_counter() - started, result
+
+
+REPEATS = 3
+
+
+def paired(engine, reference, before=lambda: None) -> tuple[float, float]:
+    """Run engine and reference alternately REPEATS times; the round with the median ratio.
+
+    Alternating, rather than all of one then all of the other, spreads the machine's drifts
+    (other load, cache warmth, CPU frequency) over both sides; the median drops outliers."""
+    rounds = []
+    for _ in range(REPEATS):
+        before()
+        reference_s, _ = timed(reference)
+        before()
+        engine_s, _ = timed(engine)
+        rounds.append((reference_s / engine_s, engine_s, reference_s))
+    _, engine_s, reference_s = sorted(rounds)[len(rounds) // 2]
+    return engine_s, reference_s
 
 
 def report(label: str, engine_s: float, reference_s: float, count: int, target: str = "") -> dict[str, Any]:
@@ -75,7 +98,6 @@ def bench_overhead(n: int) -> list[dict[str, Any]]:
     batch = items(n)
     judge = make_judge(FakeBackend(batch_size=64))
     judge.score(batch[:50])  # warm up imports and templates
-    engine_s, _ = timed(judge.score, batch)
     fake = FakeBackend(batch_size=64)
     reqs = requests_of(judge, batch)
 
@@ -83,7 +105,7 @@ def bench_overhead(n: int) -> list[dict[str, Any]]:
         for start in range(0, len(reqs), 64):
             await fake.complete(reqs[start : start + 64])
 
-    reference_s, _ = timed(lambda: asyncio.run(raw()))
+    engine_s, reference_s = paired(lambda: judge.score(batch), lambda: asyncio.run(raw()))
     row = report("(f) engine on an instant fake backend vs the fake alone", engine_s, reference_s, n)
     print(f"    engine overhead: {1e6 * (engine_s - reference_s) / n:.0f} µs per judgment", flush=True)
     return [row]
@@ -101,7 +123,6 @@ def bench_transformers(batch: list[Any]) -> list[dict[str, Any]]:
     asyncio.run(backend.start())
     judge = make_judge(backend)
     judge.score(batch[:2])
-    engine_s, _ = timed(judge.score, batch)
     model, tokenizer = backend._ensure_loaded()
     reqs = requests_of(judge, batch)
     prompts = [tokenizer.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False, add_generation_prompt=True) for r in reqs]
@@ -113,7 +134,7 @@ def bench_transformers(batch: list[Any]) -> list[dict[str, Any]]:
                 logits = model(**encoded).logits[:, -1]
                 torch.log_softmax(logits.float(), dim=-1)
 
-    reference_s, _ = timed(raw)
+    engine_s, reference_s = paired(lambda: judge.score(batch), raw)
     return [report("(e) transformers backend vs raw batched forward passes (8)", engine_s, reference_s, len(batch), ">= 0.9")]
 
 
@@ -135,17 +156,14 @@ def bench_vllm(batch: list[Any], folder: Path) -> list[dict[str, Any]]:
     prompts = [TokensPrompt(prompt_token_ids=backend._prompt_ids(r)) for r in reqs]
     ids = list(backend._candidate_ids(("Yes", "No"))[0].values())
     raw_params = SamplingParams(max_tokens=1, temperature=0, logprob_token_ids=ids)
-    backend._llm.reset_prefix_cache()  # both sides start cold: no prompt is served from the other's cache
-    reference_s, _ = timed(lambda: backend._llm.generate(prompts, raw_params, use_tqdm=False))
-    backend._llm.reset_prefix_cache()
-    engine_s, _ = timed(judge.score, batch)
+    # both sides start cold: no prompt is served from the other's prefix cache
+    engine_s, reference_s = paired(lambda: judge.score(batch),
+                                   lambda: backend._llm.generate(prompts, raw_params, use_tqdm=False),
+                                   backend._llm.reset_prefix_cache)
     rows.append(report("(c) judge on vLLM offline vs raw LLM.generate", engine_s, reference_s, len(batch), ">= 0.95"))
 
     voting = batch[: max(4, len(batch) // 4)]
     one_request = make_judge(backend, max_tokens=16, n=8, temperature=1.0)
-    backend._llm.reset_prefix_cache()
-    engine_s, _ = timed(one_request.score, voting)
-
     def eight_requests() -> None:
         from judge import SamplingParams as Sampling
 
@@ -154,8 +172,7 @@ def bench_vllm(batch: list[Any], folder: Path) -> list[dict[str, Any]]:
                     for r in requests_of(one_request, voting) for _ in range(8)]
         backend.complete_sync(separate)
 
-    backend._llm.reset_prefix_cache()
-    reference_s, _ = timed(eight_requests)
+    engine_s, reference_s = paired(lambda: one_request.score(voting), eight_requests, backend._llm.reset_prefix_cache)
     rows.append(report("(d) k=8 voting: one n=8 request vs 8 requests", engine_s, reference_s, len(voting)))
     return rows
 
@@ -173,12 +190,14 @@ def bench_http(batch: list[Any], folder: Path) -> list[dict[str, Any]]:
     log = Path(tempfile.mkdtemp()) / "vllm-server.log"
     server = VLLMServer(folder, log, dev_mode=True).start()
     try:
-        for max_tokens, label in ((1, "one-token verdicts"), (64, "64-token reasoning")):
+        # one-token verdicts: principle mode; reasoning: pairwise, whose template asks for a
+        # letter then a sentence of reasons, generated up to 64 tokens
+        for max_tokens, mode, label in ((1, "principle", "one-token verdicts"), (64, "pairwise", "up to 64-token reasoning")):
             backend = OpenAIBackend(SERVED_NAME, base_url=server.url, max_in_flight=64)
-            judge = make_judge(backend, max_tokens=max_tokens)
-            judge.score(batch[:2])
-            server.reset_prefix_cache()
-            engine_s, _ = timed(judge.score, batch)
+            judge = make_judge(backend, max_tokens=max_tokens, mode=mode)
+            batch = items(len(batch), pairs=mode == "pairwise")
+            judged = judge.score(batch)
+            tokens = sum(j.usage.completion_tokens for j in judged) / len(judged)
 
             async def bodies() -> list[dict[str, Any]]:
                 await backend.start()
@@ -202,12 +221,11 @@ def bench_http(batch: list[Any], folder: Path) -> list[dict[str, Any]]:
                         client.post(f"{server.url}/chat/completions", json=body).raise_for_status()
 
             if max_tokens == 1:
-                server.reset_prefix_cache()
-                best_s, _ = timed(lambda: asyncio.run(concurrent()))
+                engine_s, best_s = paired(lambda: judge.score(batch), lambda: asyncio.run(concurrent()), server.reset_prefix_cache)
                 rows.append(report("(a) judge over HTTP vs raw concurrent requests", engine_s, best_s, len(batch), ">= 0.9"))
-            server.reset_prefix_cache()
-            one_s, _ = timed(sequential)
-            rows.append(report(f"(b) judge over HTTP vs one request at a time, {label}", engine_s, one_s, len(batch)))
+            engine_s, one_s = paired(lambda: judge.score(batch), sequential, server.reset_prefix_cache)
+            rows.append(report(f"(b) judge over HTTP vs one at a time, {label}", engine_s, one_s, len(batch)))
+            print(f"    mean completion tokens per judgment: {tokens:.1f}", flush=True)
     finally:
         server.stop()
     return rows
@@ -218,9 +236,13 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=32, help="judgments per measurement (default 32)")
     parser.add_argument("--only", default="a,b,c,d,e,f", help="which measurements, e.g. c,d (default: all)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds per measurement; the median is shown")
     args = parser.parse_args()
+    global REPEATS
+    REPEATS = args.repeats
     wanted = set(args.only.split(","))
     os.environ.setdefault("JUDGE_CACHE_DIR", tempfile.mkdtemp())
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}; items: {args.items}", flush=True)
     batch = items(args.items)
     rows: list[dict[str, Any]] = []
