@@ -5,7 +5,7 @@
 (a) `judge` over HTTP vs the server's best (raw concurrent requests)      target >= 0.9
 (b) `judge` over HTTP vs one request at a time (how most judge scripts call a server), for
     one-token verdicts and for 64-token reasoning                         a speed-up
-(c) `judge` on vLLM offline vs raw `LLM.generate` on the same prompts      target >= 0.95
+(c) `judge` on vLLM offline vs raw `LLM.generate` on the same chat-templated prompts  target >= 0.95
 (d) k=8 voting as one n=8 request vs 8 separate requests (vLLM offline)    a speed-up
 (e) the embedded transformers backend vs raw batched forward passes      target >= 0.9
 (f) the engine's own overhead per judgment, on a fake backend that answers instantly
@@ -131,7 +131,7 @@ def bench_transformers(batch: list[Any]) -> list[dict[str, Any]]:
         for start in range(0, len(prompts), 8):
             encoded = tokenizer(prompts[start : start + 8], return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.inference_mode():
-                logits = model(**encoded).logits[:, -1]
+                logits = model(**encoded, logits_to_keep=1).logits[:, -1]  # as generate() does
                 torch.log_softmax(logits.float(), dim=-1)
 
     engine_s, reference_s = paired(lambda: judge.score(batch), raw)
@@ -153,13 +153,16 @@ def bench_vllm(batch: list[Any], folder: Path) -> list[dict[str, Any]]:
     judge = make_judge(backend)
     judge.score(batch[:2])
     reqs = requests_of(judge, batch)
-    prompts = [TokensPrompt(prompt_token_ids=backend._prompt_ids(r)) for r in reqs]
     ids = list(backend._candidate_ids(("Yes", "No"))[0].values())
     raw_params = SamplingParams(max_tokens=1, temperature=0, logprob_token_ids=ids)
+
+    def raw() -> None:
+        # what a hand-written script does with the same chats: apply the chat template, generate
+        prompts = [TokensPrompt(prompt_token_ids=backend._prompt_ids(r)) for r in reqs]
+        backend._llm.generate(prompts, raw_params, use_tqdm=False)
+
     # both sides start cold: no prompt is served from the other's prefix cache
-    engine_s, reference_s = paired(lambda: judge.score(batch),
-                                   lambda: backend._llm.generate(prompts, raw_params, use_tqdm=False),
-                                   backend._llm.reset_prefix_cache)
+    engine_s, reference_s = paired(lambda: judge.score(batch), raw, backend._llm.reset_prefix_cache)
     rows.append(report("(c) judge on vLLM offline vs raw LLM.generate", engine_s, reference_s, len(batch), ">= 0.95"))
 
     voting = batch[: max(4, len(batch) // 4)]

@@ -103,17 +103,23 @@ class TransformersBackend:
             kwargs |= {"temperature": None, "top_p": None, "top_k": None}
         encoded = {k: v.to(model.device) for k, v in encoded.items()}
         with torch.inference_mode():
-            out = model.generate(
-                **encoded,
-                max_new_tokens=sampling.max_tokens,
-                output_logits=bool(candidate_ids),
-                return_dict_in_generate=True,
-                pad_token_id=tokenizer.pad_token_id,
-                **kwargs,
-            )
-        width = encoded["input_ids"].shape[1]
-        generated = out.sequences[:, width:]
-        first_logprobs = torch.log_softmax(out.logits[0].float(), dim=-1) if candidate_ids else None
+            if sampling.max_tokens == 1 and sampling.n == 1 and not sample:
+                # A one-token greedy verdict is one forward pass over the last position:
+                # generate()'s set-up costs a fifth of the time on a small model.
+                logits = model(**encoded, logits_to_keep=1).logits[:, -1].float()
+                generated = logits.argmax(dim=-1, keepdim=True)
+                first_logprobs = torch.log_softmax(logits, dim=-1) if candidate_ids else None
+            else:
+                out = model.generate(
+                    **encoded,
+                    max_new_tokens=sampling.max_tokens,
+                    output_logits=bool(candidate_ids),
+                    return_dict_in_generate=True,
+                    pad_token_id=tokenizer.pad_token_id,
+                    **kwargs,
+                )
+                generated = out.sequences[:, encoded["input_ids"].shape[1] :]
+                first_logprobs = torch.log_softmax(out.logits[0].float(), dim=-1) if candidate_ids else None
         eos = {tokenizer.eos_token_id} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
         completions = []
         for row, request in enumerate(requests):

@@ -118,3 +118,14 @@ def test_missing_model_path_is_a_clear_error():
 
     with pytest.raises(BackendError, match="not a local folder"):
         TransformersBackend("/no/such/model")
+
+
+def test_the_one_token_fast_path_equals_generate(embedded):
+    texts = [QUESTION, "Pick A or B. Answer with one letter."]
+    one = complete(embedded, [request(t, candidates=("Yes", "No", "A", "B"), sampling=SamplingParams(max_tokens=1)) for t in texts])
+    two = complete(embedded, [request(t, candidates=("Yes", "No", "A", "B"), sampling=SamplingParams(max_tokens=2)) for t in texts])
+    for fast, slow in zip(one, two):
+        assert slow.texts[0].startswith(fast.texts[0])
+        assert fast.usage.completion_tokens == 1
+        for token, logprob in slow.candidate_logprobs.items():
+            assert fast.candidate_logprobs[token] == pytest.approx(logprob, abs=1e-4)
