@@ -7,6 +7,7 @@ multi-turn or tool strategy is just another coroutine.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -78,8 +79,6 @@ class Program:
             steps = self._steps(item)
         except JudgeError as exc:
             return self._judgment(item, Status.error, error=str(exc), started=started)
-        import asyncio
-
         completions = await asyncio.gather(*(call(step.request) for step in steps))
         return self._judge(item, steps, list(completions), started)
 

@@ -88,7 +88,6 @@ class Judge:
         if exact != self.program.exact:
             self.program = compile_program(self.rubric, self.options, self.registry, exact)
         async with Dispatcher(self.backend) as dispatcher:
-            self.last_dispatcher = dispatcher
             running: set[asyncio.Task[Judgment]] = set()
             iterator = iter(items)
             exhausted = False

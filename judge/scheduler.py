@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
 
 from judge.backend import Backend, Completion, Request
 from judge.models import Usage
 
-KeyFn = Callable[[Request], str]
 
 
 class Dispatcher:
