@@ -19,9 +19,14 @@ from judge.backend import Backend, Capabilities, Completion, Request
 from judge.models import Usage
 
 
-def default_cache_path() -> Path:
+def cache_root() -> Path:
+    """Where judge keeps what it can rebuild: $JUDGE_CACHE_DIR, else the user cache dir."""
     root = os.environ.get("JUDGE_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "judge"
-    return Path(root) / "calls.sqlite"
+    return Path(root)
+
+
+def default_cache_path() -> Path:
+    return cache_root() / "calls.sqlite"
 
 
 class CallCache:

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-from judge.errors import JudgeError
+from judge.errors import Interrupted, JudgeError
 
 SCORE_EXAMPLES = """\
 examples:
@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Interrupted as exc:
+        print(f"\njudge: interrupted; {exc}", file=sys.stderr)
+        return 130
     except JudgeError as exc:
-        if type(exc).__name__ == "Interrupted":
-            print(f"\njudge: interrupted; {exc}", file=sys.stderr)
-            return 130
         print(f"judge: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from judge.backend import Backend, SamplingParams
 from judge.cache import CallCache, with_cache

@@ -25,6 +25,10 @@ class InputError(JudgeError):
         super().__init__(f"{source}:{line}: {problem}" if line else f"{source}: {problem}")
 
 
+class Interrupted(JudgeError):
+    """Ctrl-C during a run: what was finished is on disk, and the message says how to resume."""
+
+
 class TemplateError(JudgeError):
     """A prompt template is missing, broken, or uses a variable the program does not provide."""
 

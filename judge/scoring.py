@@ -12,11 +12,7 @@ from pydantic import BaseModel, Field
 
 from judge.backend import SamplingParams, backend_options
 from judge.engine import Judge
-from judge.errors import JudgeError
-
-
-class Interrupted(JudgeError):
-    """Ctrl-C during a run: what was finished is on disk."""
+from judge.errors import Interrupted, JudgeError
 from judge.inputs import Row, check_source, count_rows, read_rows
 from judge.models import Item, Judgment, Status
 from judge.output import JudgmentWriter, prepare_output

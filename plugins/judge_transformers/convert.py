@@ -9,10 +9,10 @@ its chat template, so vLLM and transformers both load the folder in seconds.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from judge.cache import cache_root
 from judge.errors import BackendError
 
 _LAYER_NAMES = {
@@ -31,8 +31,7 @@ _TOP_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "
 
 def default_output(gguf_path: Path) -> Path:
     """Where converted models live: the user cache dir, one folder per GGUF file."""
-    base = Path(os.environ.get("JUDGE_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "judge")
-    return base / "models" / f"{gguf_path.stem}-f32"
+    return cache_root() / "models" / f"{gguf_path.stem}-f32"
 
 
 def hf_name(gguf_name: str) -> str:
