@@ -16,7 +16,7 @@ from typing import Any, Literal
 from judge.backend import Completion, Request, SamplingParams
 from judge.errors import BackendError, JudgeError
 from judge.formats import FormatPack
-from judge.models import Item, Judgment, Message, RawOutput, Status, Usage, Verdict
+from judge.models import Item, Judgment, Message, RawOutput, Status, Usage, Verdict, content_text
 from judge.parsing import ParseSpec, Parsed
 from judge.plugins import Registry
 from judge.rubric import Criterion, Rubric
@@ -84,7 +84,23 @@ class Program:
 
     # -- building the steps -------------------------------------------------------------------
 
+    def probability_candidates(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The answers whose exact probabilities decide verdicts, each with what asks for them."""
+        if self.mode == "pairwise":
+            return [("pairwise mode's labels", tuple(self.pack.labels[:2]))] if self.use_probabilities else []
+        found: list[tuple[str, tuple[str, ...]]] = []
+        for criterion in self.rubric.criteria:
+            if self.mode == "principle" or criterion.binary:
+                if self.mode == "principle" or self.use_probabilities:
+                    found.append((f"criterion '{criterion.id}'", (self.pack.yes, self.pack.no)))
+            elif self.use_probabilities:
+                scale = criterion.scale
+                points = tuple(str(p) for p in scale.points())  # type: ignore[union-attr]
+                found.append((f"criterion '{criterion.id}' (scale {scale.min}-{scale.max})", points))  # type: ignore[union-attr]
+        return found
+
     def _steps(self, item: Item) -> list[_Step]:
+        check_prompt(item)
         if self.mode == "pairwise":
             if len(item.responses) != 2:
                 raise JudgeError(f"pairwise mode needs exactly 2 responses, item has {len(item.responses)}")
@@ -102,10 +118,16 @@ class Program:
         prompt_messages = (
             [Message(role="user", content=item.prompt)] if isinstance(item.prompt, str) else item.prompt
         )
+        # An item's system message instructed the assistant, not the judge: templates quote it as
+        # `system_prompt` and replay `conversation`; `prompt_messages` (everything) is there for a
+        # template that deliberately wants the item's system turn as its own.
+        system = [content_text(m.content) for m in prompt_messages if m.role == "system"]
         return {
             "item": item,
             "prompt": item.prompt_text,
             "prompt_messages": prompt_messages,
+            "conversation": [m for m in prompt_messages if m.role != "system"],
+            "system_prompt": "\n\n".join(system) or None,
             "reference": item.reference,
             "context": item.context,
             "rubric": self.rubric,
@@ -129,6 +151,7 @@ class Program:
             "points": [] if binary else [str(p) for p in criterion.scale.points()],  # type: ignore[union-attr]
         }
         messages = render_messages(self.pack.template_dirs, self.pack.templates[step_kind], variables)
+        self._check_nothing_dropped(item, [item.responses[index]], messages, self.pack.templates[step_kind])
         candidates = (self.pack.yes, self.pack.no) if binary else tuple(variables["points"])
         use_probabilities = self.use_probabilities or step_kind == "principle"
         spec = ParseSpec(kind="yes_no" if binary else "score", candidates=candidates, use_probabilities=use_probabilities)
@@ -147,6 +170,7 @@ class Program:
             "response_b": item.responses[second],
         }
         messages = render_messages(self.pack.template_dirs, self.pack.templates["pairwise"], variables)
+        self._check_nothing_dropped(item, list(item.responses), messages, self.pack.templates["pairwise"])
         candidates = tuple(self.pack.labels[:2])
         spec = ParseSpec(kind="choice", candidates=candidates, use_probabilities=self.use_probabilities)
         request = Request(
@@ -155,6 +179,20 @@ class Program:
             candidates=candidates if self.use_probabilities else (),
         )
         return _Step("pairwise-swapped" if swapped else "pairwise", request, spec, None, 0, swapped)
+
+    def _check_nothing_dropped(self, item: Item, responses: list[Any], messages: list[Message], template: str) -> None:
+        """An image (or any non-text part) the template does not pass on would be judged unseen."""
+        given = media_parts([item.prompt, item.reference, *item.context, *responses])
+        if not given:
+            return
+        shown = media_parts([m.content for m in messages])
+        if len(shown) < len(given):
+            kinds = ", ".join(sorted(set(given)))
+            raise JudgeError(
+                f"the item has {len(given)} non-text part(s) ({kinds}) but template '{template}' of format pack "
+                f"'{self.pack.name}' shows the judge {len(shown)}: it would judge content it cannot see "
+                f"({self.mode} mode of this pack reads text only; try a mode or format pack that passes content parts)"
+            )
 
     # -- reading the answers ------------------------------------------------------------------
 
@@ -258,6 +296,32 @@ class Program:
             latency_s=round(time.perf_counter() - started, 4),
             metadata=dict(item.metadata),
         )
+
+
+def check_prompt(item: Item) -> None:
+    """A prompt with nothing to answer cannot be judged: an empty text, an empty or system-only chat."""
+    if isinstance(item.prompt, str):
+        if not item.prompt.strip():
+            raise JudgeError("the prompt is empty: there is nothing the response could answer")
+        return
+    if not item.prompt:
+        raise JudgeError("the prompt is an empty chat (no messages)")
+    if not any(m.role == "user" for m in item.prompt):
+        roles = ", ".join(sorted({m.role for m in item.prompt}))
+        raise JudgeError(f"the prompt chat has no user message (only: {roles}): there is nothing the response answers")
+
+
+def media_parts(values: list[Any]) -> list[str]:
+    """The types of the non-text content parts in some content values (and chat messages)."""
+    found: list[str] = []
+    for value in values:
+        if isinstance(value, list):
+            for entry in value:
+                if isinstance(entry, Message):
+                    found += media_parts([entry.content])
+                elif isinstance(entry, dict) and entry.get("type", "text") != "text":
+                    found.append(str(entry.get("type")))
+    return found
 
 
 def _use_probabilities(options: CompileOptions, exact: bool) -> bool:

@@ -34,11 +34,19 @@ def make_backend(
     factory = registry.get("backends", name)
     try:
         backend = factory(model=model, **options)
-    except TypeError as exc:
-        raise BackendError(f"backend '{name}': {exc} (check the -O options)") from None
+    except (TypeError, ValueError) as exc:  # unknown option, or a value of the wrong kind (pydantic's too)
+        detail = str(exc).splitlines()[0] if not hasattr(exc, "errors") else _first_validation_error(exc)
+        given = ", ".join(f"{key}={value}" for key, value in options.items()) or "none"
+        raise BackendError(f"backend '{name}': {detail} (check the -O options; given: {given})") from None
     if not isinstance(backend, Backend):
         raise BackendError(f"backend '{name}' did not build an object with complete() and capabilities")
     return backend
+
+
+def _first_validation_error(exc: Any) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"option '{where}': {first['msg']}" if where else first["msg"]
 
 
 class Judge:
@@ -72,6 +80,65 @@ class Judge:
         # the program is rebuilt, or refused with a clear error, once the truth is known.
         exact = backend.capabilities.exact_candidates
         self.program: Program = compile_program(rubric, self.options, self.registry, exact is not False)
+        self._prepared = False
+        self._setup: dict[str, Any] | None = None
+
+    @property
+    def setup(self) -> dict[str, Any]:
+        """What a judgment means: the same item judged under another setup is a different judgment.
+
+        Written into every judgment, so `--resume` can refuse to mix two setups in one file.
+        """
+        if self._setup is None:
+            self._setup = self._describe_setup()
+        return dict(self._setup)
+
+    def _describe_setup(self) -> dict[str, Any]:
+        return {
+            "rubric": self.rubric.name,
+            "rubric_sha256": self.rubric.digest()[:16],
+            "mode": self.options.mode,
+            "strategy": "direct",
+            "format_pack": self.options.format_pack,
+            "aggregator": self.options.aggregator,
+            "score_from": self.options.score_from,
+            "both_orders": self.options.both_orders,
+        }
+
+    async def prepare(self) -> None:
+        """Start the backend and settle the program against what it can really do.
+
+        Everything that can make a whole run fail happens here, before any item is judged, so a
+        caller can check a setup before it touches an output file.
+        """
+        if self._prepared:
+            return
+        start = getattr(self.backend, "start", None)  # optional: backends that load lazily
+        if start is not None:
+            await start()
+        exact = bool(self.backend.capabilities.exact_candidates)
+        if exact != self.program.exact:
+            self.program = compile_program(self.rubric, self.options, self.registry, exact)
+        await self._check_candidates()
+        self._prepared = True
+
+    async def _check_candidates(self) -> None:
+        """Each token whose probability decides a verdict must be one token for this model."""
+        token_count = getattr(self.backend, "token_count", None)
+        if token_count is None:
+            return
+        counts: dict[str, int | None] = {}
+        for owner, candidates in self.program.probability_candidates():
+            for candidate in candidates:
+                if candidate not in counts:
+                    counts[candidate] = await token_count(candidate)
+                count = counts[candidate]
+                if count is not None and count != 1:
+                    raise BackendError(
+                        f"{owner}: the answer '{candidate}' is {count} tokens for {self.backend.model}'s tokenizer, "
+                        "and a verdict read from probabilities needs each answer to be one token; "
+                        "use a scale whose points are single tokens (e.g. 1-5 or 0-9), or --score-from text"
+                    )
 
     def window(self) -> int:
         """How many items run at once: enough to fill every batch slot, a few times over."""
@@ -80,28 +147,28 @@ class Judge:
 
     async def stream(self, items: Iterable[Item]) -> AsyncIterator[Judgment]:
         """Judge items as a stream, yielding each judgment as soon as it is done (any order)."""
-        start = getattr(self.backend, "start", None)  # optional: backends that load lazily
-        if start is not None:
-            await start()
-        exact = bool(self.backend.capabilities.exact_candidates)
-        if exact != self.program.exact:
-            self.program = compile_program(self.rubric, self.options, self.registry, exact)
+        await self.prepare()
         async with Dispatcher(self.backend) as dispatcher:
             running: set[asyncio.Task[Judgment]] = set()
             iterator = iter(items)
             exhausted = False
-            while True:
-                while not exhausted and len(running) < self.window():
-                    item = next(iterator, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    running.add(asyncio.create_task(self._run_one(item, dispatcher)))
-                if not running:
-                    return
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    yield task.result()
+            try:
+                while True:
+                    while not exhausted and len(running) < self.window():
+                        item = next(iterator, None)
+                        if item is None:
+                            exhausted = True
+                            break
+                        running.add(asyncio.create_task(self._run_one(item, dispatcher)))
+                    if not running:
+                        return
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        yield task.result()
+            finally:  # interrupted, or the consumer stopped reading: no item keeps running unseen
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
 
     async def _run_one(self, item: Item, dispatcher: Dispatcher) -> Judgment:
         try:
@@ -111,6 +178,7 @@ class Judge:
                 id=item.id, status=Status.error, mode=self.program.mode, error=f"internal error: {exc!r}"
             )
         judgment.model = self.backend.model
+        judgment.setup = self.setup
         return judgment
 
     async def ascore(self, items: Iterable[Item]) -> list[Judgment]:
@@ -132,4 +200,5 @@ class Judge:
         return result[0]
 
     async def aclose(self) -> None:
+        self._prepared = False
         await self.backend.aclose()

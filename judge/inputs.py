@@ -7,13 +7,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 
 from judge.errors import InputError
 from judge.models import Item
 
+BOM = b"\xef\xbb\xbf"
 _ITEM_FIELDS = {"id", "prompt", "responses", "reference", "context", "metadata"}
 
 
@@ -34,9 +35,15 @@ def row_to_item(data: Any, line: int, source: str) -> Item:
     data = dict(data)
     if "prompt" not in data:
         raise InputError(source, line, "field 'prompt' is required")
+    if "id" in data:
+        data["id"] = _row_id(data["id"], line, source)
+    given = [key for key in ("response", "responses", "response_a") if key in data]
+    if "response_b" in data and "response_a" not in data:
+        given.append("response_b")
+    if len(given) > 1:
+        shown = " and ".join(f"'{k}'" + ("/'response_b'" if k == "response_a" else "") for k in given)
+        raise InputError(source, line, f"give one of 'response', 'responses' or 'response_a'/'response_b', not {shown}")
     if "response" in data:
-        if "responses" in data:
-            raise InputError(source, line, "give 'response' or 'responses', not both")
         data["responses"] = [data.pop("response")]
     elif "response_a" in data or "response_b" in data:
         for key in ("response_a", "response_b"):
@@ -45,6 +52,9 @@ def row_to_item(data: Any, line: int, source: str) -> Item:
         data["responses"] = [data.pop("response_a"), data.pop("response_b")]
     if "responses" not in data:
         raise InputError(source, line, "field 'response' (or 'responses') is required")
+    for key in ("context", "metadata"):  # null means "none", like an absent field
+        if key in data and data[key] is None:
+            del data[key]
     if isinstance(data.get("context"), str):
         data["context"] = [data["context"]]
     if not isinstance(data.get("metadata", {}), dict):
@@ -60,6 +70,16 @@ def row_to_item(data: Any, line: int, source: str) -> Item:
         raise InputError(source, line, f"field '{field}': {first['msg']}") from None
 
 
+def _row_id(value: Any, line: int, source: str) -> str:
+    """Ids are strings or integers; anything else (true, null, 1.5, a list) would be silently renamed."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        kind = "null" if value is None else "true/false" if isinstance(value, bool) else type(value).__name__
+        raise InputError(source, line, f"field 'id' must be a string or an integer, not {kind} ({json.dumps(value)})")
+    if isinstance(value, str) and not value.strip():
+        raise InputError(source, line, "field 'id' is empty")
+    return str(value)
+
+
 def check_source(source: str) -> None:
     """Fail before anything else happens (an output is touched) when the input cannot be read."""
     if source != "-" and not Path(source).is_file():
@@ -69,14 +89,14 @@ def check_source(source: str) -> None:
 def read_rows(source: str) -> Iterator[Row]:
     """Rows of a JSONL file, a JSON array file, or stdin (`-`), each with its line number."""
     if source == "-":
-        yield from _jsonl_rows(sys.stdin, "<stdin>")
+        yield from _jsonl_rows(sys.stdin.buffer, "<stdin>")
         return
     check_source(source)
     path = Path(source)
     if path.suffix == ".json":
         yield from _json_array_rows(path)
         return
-    with path.open(encoding="utf-8-sig") as handle:
+    with path.open("rb") as handle:
         yield from _jsonl_rows(handle, source)
 
 
@@ -91,8 +111,17 @@ def count_rows(source: str) -> int | None:
         return sum(1 for line in handle if line.strip())
 
 
-def _jsonl_rows(handle: Any, source: str) -> Iterator[Row]:
-    for line_number, line in enumerate(handle, start=1):
+def _jsonl_rows(handle: IO[bytes], source: str) -> Iterator[Row]:
+    """Lines are decoded one by one, so a stray non-UTF-8 byte costs its row, not the run."""
+    for line_number, raw in enumerate(handle, start=1):
+        if line_number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problem = f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+            yield Row(line_number, f"line-{line_number}", error=InputError(source, line_number, problem))
+            continue
         if not line.strip():
             continue
         try:
@@ -104,7 +133,10 @@ def _jsonl_rows(handle: Any, source: str) -> Iterator[Row]:
 
 
 def _json_array_rows(path: Path) -> Iterator[Row]:
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), 0, f"not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -116,7 +148,9 @@ def _json_array_rows(path: Path) -> Iterator[Row]:
 
 
 def _row(data: Any, line: int, source: str) -> Row:
-    fallback = str(data.get("id", f"line-{line}")) if isinstance(data, dict) else f"line-{line}"
+    given = data.get("id") if isinstance(data, dict) else None
+    usable = isinstance(given, (str, int)) and not isinstance(given, bool) and str(given).strip()
+    fallback = str(given) if usable else f"line-{line}"
     try:
         item = row_to_item(data, line, source)
     except InputError as exc:

@@ -36,6 +36,8 @@ class Item(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _id_as_text(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # a bool is an int to Python; "True" as an id is a mistake
+            raise ValueError("an id is a string or an integer, not true/false")
         return str(value) if isinstance(value, int) else value
 
     @property
@@ -113,6 +115,7 @@ class Judgment(BaseModel):
     latency_s: float = 0.0
     error: str | None = None
     model: str | None = None
+    setup: dict[str, Any] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from judge.errors import RubricError
 
+MAX_WEIGHT = 1e6  # weights are relative; a bigger one is a typo, and 1e308 overflows a weighted sum
+MAX_RUBRIC_BYTES = 1024 * 1024  # a rubric is a page of YAML; /dev/zero or a data file is a mistake
+
 
 class Scale(BaseModel):
     """An integer scale such as 1-5; `binary` rubrics use the Yes/No scale instead."""
@@ -40,7 +43,7 @@ class Criterion(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     text: str = Field(min_length=1)
     kind: Literal["hard_rule", "principle"] = "principle"
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, le=MAX_WEIGHT, allow_inf_nan=False)
     scale: Scale | Literal["binary"] = Field(default_factory=Scale)
     high: str = Field(min_length=1, description="what the top of the scale (or Yes) means")
     low: str = Field(min_length=1, description="what the bottom of the scale (or No) means")
@@ -68,6 +71,12 @@ class Rubric(BaseModel):
                 raise ValueError(f"criterion id '{criterion.id}' appears twice")
             seen.add(criterion.id)
         return self
+
+    def digest(self) -> str:
+        """A digest of everything that changes a verdict (criteria and their wording), for --resume."""
+        import hashlib
+
+        return hashlib.sha256(self.model_dump_json(exclude={"description"}).encode("utf-8")).hexdigest()
 
     @classmethod
     def from_principles(cls, principles: list[str], name: str = "principles") -> Rubric:
@@ -100,6 +109,8 @@ def resolve_rubric(name_or_path: str) -> Path:
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.exists():
             raise RubricError(str(path), None, None, "no such file")
+        if path.is_dir():
+            raise RubricError(str(path), None, None, "is a folder; give a rubric file (.yaml) or a shipped rubric's name")
         return path
     shipped = shipped_rubrics()
     if name_or_path in shipped:
@@ -111,7 +122,20 @@ def resolve_rubric(name_or_path: str) -> Path:
 def load_rubric(name_or_path: str | Path) -> Rubric:
     """Load and validate a rubric; any problem is a `RubricError` naming file, line and field."""
     path = resolve_rubric(str(name_or_path))
-    text = path.read_text(encoding="utf-8")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_RUBRIC_BYTES + 1)
+    except OSError as exc:
+        raise RubricError(str(path), None, None, f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_RUBRIC_BYTES:
+        raise RubricError(str(path), None, None, f"is larger than {MAX_RUBRIC_BYTES // 1024} KiB: not a rubric")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RubricError(str(path), line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    if "\x00" in text:
+        raise RubricError(str(path), text[: text.index("\x00")].count("\n") + 1, None, "contains NUL bytes: not a text file")
     return parse_rubric(text, str(path))
 
 

@@ -15,7 +15,7 @@ from judge.engine import Judge
 from judge.errors import Interrupted, JudgeError
 from judge.inputs import Row, check_source, count_rows, read_rows
 from judge.models import Item, Judgment, Status
-from judge.output import JudgmentWriter, prepare_output
+from judge.output import JudgmentWriter, OutputLock, OutputPlan, Resumed, check_output, compact_for_resume
 from judge.rubric import Rubric, load_rubric
 
 
@@ -66,10 +66,15 @@ def sampling_for(request: ScoreRequest) -> SamplingParams | None:
 
 
 def run_score(request: ScoreRequest) -> Counter[str]:
-    """Judge every row not judged yet; returns counts by status. Raises JudgeError on bad setup."""
+    """Judge every row not judged yet; returns counts by status. Raises JudgeError on bad setup.
+
+    The order is what keeps a user's data safe: everything that can fail a whole run (rubric,
+    input, output path, backend, model, server) is checked before the output is opened, and an
+    old output is replaced only once the new run is under way.
+    """
     rubric, mode = rubric_for(request)
     check_source(request.input)
-    done = prepare_output(request.output, resume=request.resume, overwrite=request.overwrite)
+    plan = check_output(request.output, source=request.input, resume=request.resume, overwrite=request.overwrite)
     judge = Judge(
         rubric,
         mode=mode,
@@ -83,28 +88,20 @@ def run_score(request: ScoreRequest) -> Counter[str]:
         sampling=sampling_for(request),
         cache=request.cache,
     )
-    rows = read_rows(request.input)
-    if request.limit is not None:
-        rows = islice(rows, request.limit)
-    total = count_rows(request.input)
-    if total is not None and request.limit is not None:
-        total = min(total, request.limit)
     counts: Counter[str] = Counter()
-    with JudgmentWriter(request.output) as writer, _progress(total, len(done), request.quiet) as bar:
-        def record(judgment: Judgment) -> None:
-            writer.write(judgment)
-            counts[judgment.status.value] += 1
-            bar.update(1)
-
-        items = _items_to_run(rows, done, record, bar, request.input)
-        try:
-            asyncio.run(_drain(judge, items, record))
-        except KeyboardInterrupt:
-            where = "" if request.output == "-" else f" to {request.output}"
-            raise Interrupted(f"{sum(counts.values())} judgments written{where}; run again with --resume to continue") from None
-    hits, misses = getattr(judge.backend, "hits", None), getattr(judge.backend, "misses", None)
-    if hits is not None:
-        counts["model_calls"], counts["cached_calls"] = misses, hits
+    # asyncio.Runner turns Ctrl-C into cancelling the run's task, so a write is never torn in half;
+    # after an interrupt it is not closed, since closing waits for a model call still running in a
+    # worker thread (the CLI exits at once instead).
+    runner = asyncio.Runner()
+    try:
+        runner.run(_run(request, judge, plan, counts))
+    except KeyboardInterrupt:
+        where = "" if plan.to_stdout else f" to {request.output}"
+        raise Interrupted(f"{counts['written']} judgments written{where}; run again with --resume to continue") from None
+    except BaseException:
+        runner.close()
+        raise
+    runner.close()
     if not request.quiet:
         from judge.cli import summary_line
 
@@ -112,12 +109,44 @@ def run_score(request: ScoreRequest) -> Counter[str]:
     return counts
 
 
-async def _drain(judge: Judge, items: Iterator[Item], record: object) -> None:
+async def _run(request: ScoreRequest, judge: Judge, plan: OutputPlan, counts: Counter[str]) -> None:
     try:
-        async for judgment in judge.stream(items):
-            record(judgment)  # type: ignore[operator]
+        await judge.prepare()  # the model is loaded or the server reached; nothing written yet
+        with OutputLock(plan):
+            resumed = compact_for_resume(plan)
+            check_same_setup(resumed, judge.setup, request.output)
+            rows: Iterator[Row] = read_rows(request.input)
+            if request.limit is not None:
+                rows = islice(rows, request.limit)
+            total = count_rows(request.input)
+            if total is not None and request.limit is not None:
+                total = min(total, request.limit)
+            with JudgmentWriter(plan) as writer, _progress(total, len(resumed.done), request.quiet) as bar:
+                def record(judgment: Judgment) -> None:
+                    writer.write(judgment)
+                    counts["written"] += 1
+                    counts[judgment.status.value] += 1
+                    counts["model_calls"] += judgment.usage.requests
+                    counts["cached_calls"] += judgment.usage.cached_requests
+                    bar.update(1)
+
+                items = _items_to_run(rows, resumed.done, record, bar, request.input)
+                async for judgment in judge.stream(items):
+                    record(judgment)
     finally:
         await judge.aclose()
+
+
+def check_same_setup(resumed: Resumed, setup: dict[str, object], output: str) -> None:
+    """--resume adds to a file only judgments of the same kind as those it holds."""
+    for previous in resumed.setups.values():
+        if previous == setup:
+            continue
+        changed = [f"{key} {previous.get(key)!r} -> {setup.get(key)!r}" for key in setup if previous.get(key) != setup.get(key)]
+        raise JudgeError(
+            f"--resume: {output} was written with another setup ({'; '.join(changed) or 'unknown fields'}); "
+            "continue it with the same options, or write to another -o (or --overwrite)"
+        )
 
 
 def _items_to_run(rows: Iterator[Row], done: set[str], record: object, bar: object, source: str) -> Iterator[Item]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from judge.backend import Capabilities, Completion, Request
@@ -29,21 +30,41 @@ class FakeBackend:
         concurrency: int = 1,
         exact_candidates: bool = True,
         delay: float = 0.0,
+        thread_delay: float = 0.0,
+        cacheable: bool = False,
+        token_counts: dict[str, int] | None = None,
     ) -> None:
         self.responder = responder
         self.text = str(text)
         self.delay = float(delay)
+        self.thread_delay = float(thread_delay)  # blocks a worker thread, as a local model's forward pass does
         self.capabilities = Capabilities(
             max_batch_size=int(batch_size), max_concurrency=int(concurrency), exact_candidates=bool(exact_candidates)
         )
         self.requests: list[Request] = []
         self.batches: list[int] = []
+        self._cacheable = bool(cacheable) and responder is None
+        self._token_counts = token_counts
+
+    @property
+    def cache_identity(self) -> str | None:
+        """Only with `cacheable=True` (and no responder): a scripted answer is worth caching only
+        when testing the cache itself."""
+        return f"fake|{self.text}" if self._cacheable else None
+
+    async def token_count(self, text: str) -> int | None:
+        """From `token_counts` when given (1 for anything not listed); otherwise unknown."""
+        if self._token_counts is None:
+            return None
+        return int(self._token_counts.get(text, 1))
 
     async def complete(self, requests: list[Request]) -> list[Completion]:
         self.batches.append(len(requests))
         self.requests.extend(requests)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.thread_delay:
+            await asyncio.to_thread(time.sleep, self.thread_delay)
         return [self._answer(r) for r in requests]
 
     def _answer(self, request: Request) -> Completion:

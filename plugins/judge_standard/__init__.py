@@ -36,7 +36,7 @@ def register_parsers(register: Callable[..., None]) -> None:
 
 @hookimpl
 def register_aggregators(register: Callable[..., None]) -> None:
-    register("weighted_mean", weighted_mean, "weighted mean of criteria scaled to [0, 1]; a failed hard rule gives 0")
+    register("weighted_mean", weighted_mean, "weighted mean of criteria scaled to [0, 1], times the probability that every hard rule holds (0 for a failed one read from text)")
 
 
 @hookimpl

@@ -42,7 +42,7 @@ def test_response_a_and_b_become_two_responses_in_order():
 
 
 def test_response_and_responses_together_is_an_error():
-    with pytest.raises(InputError, match="not both") as info:
+    with pytest.raises(InputError, match="give one of") as info:
         row_to_item({"prompt": "Q", "response": "r", "responses": ["r"]}, 3, "in.jsonl")
     assert info.value.line == 3
 
@@ -220,7 +220,7 @@ def test_json_file_syntax_error_names_line(tmp_path):
 
 
 def test_stdin(monkeypatch):
-    stdin = io.StringIO('{"id": "s1", "prompt": "p", "response": "r"}\n\n{"prompt": "q"}\n')
+    stdin = io.TextIOWrapper(io.BytesIO(b'{"id": "s1", "prompt": "p", "response": "r"}\n\n{"prompt": "q"}\n'))
     monkeypatch.setattr(sys, "stdin", stdin)
     rows = list(read_rows("-"))
     assert [r.line for r in rows] == [1, 3]
@@ -250,3 +250,50 @@ def test_missing_file_is_an_input_error_before_anything_runs(tmp_path):
     assert count_rows(str(tmp_path / "absent.jsonl")) is None  # no count: the progress bar just has no total
     with pytest.raises(InputError, match="no such file"):
         check_source(str(tmp_path / "absent.jsonl"))
+
+
+# -- issue 12: bad bytes, odd ids, nulls and ambiguous rows ---------------------------------------
+
+
+def test_a_non_utf8_byte_is_that_rows_error_and_the_rest_run(tmp_path):
+    """Point 9: one bad byte used to stop the whole run."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"id": "a", "prompt": "p", "response": "r"}\n{"id": "b", "prompt": "caf\xe9", "response": "r"}\n'
+                     b'{"id": "c", "prompt": "p", "response": "r"}\n')
+    rows = list(read_rows(str(path)))
+    assert [r.item.id for r in rows if r.item] == ["a", "c"]
+    [bad] = [r for r in rows if r.error]
+    assert bad.line == 2 and "not UTF-8" in str(bad.error) and "0xe9" in str(bad.error)
+
+
+def test_a_bom_on_stdin_is_accepted_like_one_in_a_file(monkeypatch, tmp_path):
+    data = b'\xef\xbb\xbf{"id": "s1", "prompt": "p", "response": "r"}\n'
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    [row] = list(read_rows("-"))
+    assert row.item is not None and row.item.id == "s1"
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(data)
+    [row] = list(read_rows(str(path)))
+    assert row.item is not None and row.item.id == "s1"
+
+
+@pytest.mark.parametrize("value, kind", [(True, "true/false"), (None, "null"), (1.5, "float"), ([1], "list"), ({"a": 1}, "dict")])
+def test_ids_that_are_not_strings_or_integers_are_a_row_error(value, kind):
+    """Point 15: `true` used to become the id "True"."""
+    with pytest.raises(InputError, match=f"'id' must be a string or an integer, not {kind}"):
+        row_to_item({"id": value, "prompt": "p", "response": "r"}, 4, "in.jsonl")
+
+
+def test_integer_ids_are_still_fine():
+    assert row_to_item({"id": 7, "prompt": "p", "response": "r"}, 1, "x").id == "7"
+
+
+def test_null_context_and_metadata_are_empty():
+    item = row_to_item({"id": "n", "prompt": "p", "response": "r", "context": None, "metadata": None}, 1, "x")
+    assert item.context == [] and item.metadata == {}
+
+
+@pytest.mark.parametrize("extra", [{"response_a": "x", "response_b": "y"}, {"response_a": "x"}, {"response_b": "y"}])
+def test_response_with_a_pair_is_refused_not_reshaped(extra):
+    with pytest.raises(InputError, match="give one of"):
+        row_to_item({"id": "r", "prompt": "p", "response": "r", **extra}, 2, "in.jsonl")

@@ -1,4 +1,4 @@
-"""Unit tests for preparing the output file and writing judgments line by line."""
+"""Unit tests for checking and resuming the output file and writing judgments line by line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,18 @@ import pytest
 
 from judge.errors import JudgeError
 from judge.models import Judgment, Status
-from judge.output import JudgmentWriter, prepare_output
+from judge.output import JudgmentWriter, OutputLock, check_output, compact_for_resume
+
+
+def prepare_output(path: str, *, resume: bool, overwrite: bool, source: str = "-") -> set[str]:
+    """What `judge score` does before writing: check the output, then compact it under its lock."""
+    plan = check_output(path, source=source, resume=resume, overwrite=overwrite)
+    with OutputLock(plan):
+        return compact_for_resume(plan).done
+
+
+def writer_for(path, overwrite: bool = False) -> JudgmentWriter:
+    return JudgmentWriter(check_output(str(path), source="-", resume=not overwrite, overwrite=overwrite))
 
 
 def line(id_: str, status: str = "ok", **extra) -> str:
@@ -44,11 +55,14 @@ def test_existing_file_is_refused_without_resume_or_overwrite(tmp_path):
     assert path.read_text() == line("1")  # untouched
 
 
-def test_overwrite_deletes_the_file(tmp_path):
+def test_overwrite_keeps_the_old_file_until_the_writer_opens(tmp_path):
     path = tmp_path / "out.jsonl"
     path.write_text(line("1") + line("2"))
     assert prepare_output(str(path), resume=False, overwrite=True) == set()
-    assert not path.exists()
+    assert path.read_text() == line("1") + line("2")  # point 2: nothing is lost before the run starts
+    with writer_for(path, overwrite=True) as writer:
+        writer.write(judgment("3"))
+    assert [r["id"] for r in lines_of(path)] == ["3"]
 
 
 def test_resume_returns_done_ids_and_keeps_lines(tmp_path):
@@ -142,7 +156,7 @@ def judgment(id_: str, status: Status = Status.ok, **extra) -> Judgment:
 
 def test_writer_flushes_each_line_before_close(tmp_path):
     path = tmp_path / "out.jsonl"
-    writer = JudgmentWriter(str(path))
+    writer = writer_for(path)
     try:
         writer.write(judgment("a", scores=[0.5]))
         with open(path, encoding="utf-8") as reader:
@@ -161,7 +175,7 @@ def test_writer_flushes_each_line_before_close(tmp_path):
 def test_writer_appends_to_a_resumed_file(tmp_path):
     path = tmp_path / "out.jsonl"
     path.write_text(line("old"))
-    with JudgmentWriter(str(path)) as writer:
+    with writer_for(path) as writer:
         writer.write(judgment("new"))
     records = lines_of(path)
     assert [r["id"] for r in records] == ["old", "new"]
@@ -170,7 +184,7 @@ def test_writer_appends_to_a_resumed_file(tmp_path):
 def test_writer_lines_round_trip_and_keep_nulls(tmp_path):
     path = tmp_path / "out.jsonl"
     original = judgment("x", Status.error, error="backend down", metadata={"k": "é"})
-    with JudgmentWriter(str(path)) as writer:
+    with writer_for(path) as writer:
         writer.write(original)
     (record,) = lines_of(path)
     assert Judgment.model_validate(record) == original
@@ -180,7 +194,7 @@ def test_writer_lines_round_trip_and_keep_nulls(tmp_path):
 
 def test_writer_then_resume_round_trip(tmp_path):
     path = tmp_path / "out.jsonl"
-    with JudgmentWriter(str(path)) as writer:
+    with writer_for(path) as writer:
         writer.write(judgment("1"))
         writer.write(judgment("2", Status.error, error="boom"))
         writer.write(judgment("3", Status.unparsed))
@@ -188,8 +202,76 @@ def test_writer_then_resume_round_trip(tmp_path):
 
 
 def test_writer_to_stdout(capsys):
-    with JudgmentWriter("-") as writer:
+    with JudgmentWriter(check_output("-", source="-", resume=False, overwrite=False)) as writer:
         writer.write(judgment("s"))
     out = capsys.readouterr().out
     assert json.loads(out)["id"] == "s"
     assert out.endswith("\n")
+
+
+# -- issue 12, points 1-4: the output never costs the user data -----------------------------------
+
+
+def test_output_that_is_the_input_is_refused_before_anything_is_written(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "p", "response": "r"}\n')
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    hard = tmp_path / "hard.jsonl"
+    hard.hardlink_to(source)
+    for output in (source, link, hard):
+        for flags in ({"resume": False, "overwrite": True}, {"resume": True, "overwrite": False}):
+            with pytest.raises(JudgeError, match="is the input file"):
+                check_output(str(output), source=str(source), **flags)
+    assert source.read_text() == '{"prompt": "p", "response": "r"}\n'
+
+
+def test_output_in_a_missing_folder_or_naming_a_folder_is_refused(tmp_path):
+    with pytest.raises(JudgeError, match="does not exist"):
+        check_output(str(tmp_path / "nowhere" / "out.jsonl"), source="-", resume=False, overwrite=False)
+    with pytest.raises(JudgeError, match="is a folder"):
+        check_output(str(tmp_path), source="-", resume=False, overwrite=False)
+
+
+def test_a_second_writer_of_one_output_is_refused_naming_the_lock(tmp_path):
+    path = tmp_path / "out.jsonl"
+    plan = check_output(str(path), source="-", resume=False, overwrite=False)
+    with OutputLock(plan):
+        with pytest.raises(JudgeError) as info:
+            with OutputLock(check_output(str(path), source="-", resume=False, overwrite=False)):
+                pass
+        assert "out.jsonl.lock" in str(info.value) and f"pid {__import__('os').getpid()}" in str(info.value)
+    with OutputLock(plan):  # released: the next run may take it
+        pass
+    assert not (tmp_path / "out.jsonl.lock").exists()
+
+
+def test_a_failed_write_keeps_whole_lines_only_and_says_so(tmp_path):
+    """A write the disk refuses is cut back to the last whole line (here the file system refuses the
+    second line half-way, as a full disk does), so --resume starts clean."""
+    path = tmp_path / "out.jsonl"
+    writer = writer_for(path)
+    writer.write(judgment("a"))
+
+    class HalfWrite:
+        def __init__(self, raw):
+            self.raw = raw
+
+        def write(self, data):
+            if len(data) > 10:
+                return self.raw.write(bytes(data[:10]))
+            raise OSError(28, "No space left on device")
+
+        def fileno(self):
+            return self.raw.fileno()
+
+        def close(self):
+            self.raw.close()
+
+    writer._handle = HalfWrite(writer._handle)
+    with pytest.raises(JudgeError) as info:
+        writer.write(judgment("b"))
+    writer.close()
+    assert "disk is full" in str(info.value) and "--resume" in str(info.value) and "1 judgments" in str(info.value)
+    assert [r["id"] for r in lines_of(path)] == ["a"]
+    assert path.read_text().endswith("\n")
