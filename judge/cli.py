@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--aggregator", default="weighted_mean", help="how criteria combine into a score (default: weighted_mean)")
 
     model = score.add_argument_group("model")
-    model.add_argument("-b", "--backend", help="backend plugin: transformers (default, the embedded model), vllm, openai, fake; see `judge plugins`")
+    model.add_argument("-b", "--backend", help="backend plugin: transformers (default, the embedded model), vllm, openai, fake; see `judge plugins`; PLUGIN:NAME picks one plugin's backend when two register the same name")
     model.add_argument("--model", help="model for the backend: a local folder or .gguf file for transformers (default: embedded SmolLM2-135M-Instruct)")
     model.add_argument("--base-url", action="append", default=[], metavar="URL",
                        help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1; repeat for several (the least busy is used)")
@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     out.add_argument("--limit", type=_positive, help="judge only the first N rows")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    out.add_argument("-v", "--verbose", action="store_true",
+                     help="show the backends' own loading bars and log lines (hidden by default)")
     score.set_defaults(run=_score)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and what they register",
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Interrupted as exc:
         print(f"\njudge: interrupted; {exc}", file=sys.stderr)
+        _exit_now_if_threads_linger(130)
         return 130
     except JudgeError as exc:
         print(f"judge: error: {exc}", file=sys.stderr)
@@ -120,8 +123,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _exit_now_if_threads_linger(code: int) -> None:
+    """A model call running in a worker thread cannot be cancelled; after Ctrl-C, do not wait for it.
+    Everything finished is already on disk (each judgment is written whole as it completes)."""
+    import os
+    import threading
+
+    if any(t is not threading.main_thread() and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def _score(args: argparse.Namespace) -> int:
+    import os
+
     from judge.scoring import ScoreRequest, run_score
+
+    if args.verbose:
+        os.environ["JUDGE_VERBOSE"] = "1"
 
     request = ScoreRequest(
         input=args.input,
@@ -159,11 +179,18 @@ def _positive(value: str) -> int:
 
 
 def _plugins(args: argparse.Namespace) -> int:
+    """List plugins; it works whatever a plugin does, and shows failures, refused names and the default backend."""
     import json
 
+    from judge.errors import PluginError
     from judge.plugins import get_registry
 
     registry = get_registry().load()
+    try:
+        name, _ = registry.default_backend(quiet=True)  # records a failing hook against its plugin
+        default = f"{name} (from plugin '{registry.default_from}')"
+    except PluginError as exc:
+        default = f"none: {exc}"
     rows: list[dict[str, Any]] = [
         {
             "name": p.name,
@@ -171,7 +198,10 @@ def _plugins(args: argparse.Namespace) -> int:
             "distribution": p.distribution,
             "version": p.version,
             "location": p.location,
+            "first_party": p.first_party,
             "registered": p.registered,
+            "refused": p.refused,
+            "problems": p.problems,
             "error": p.error,
         }
         for p in registry.plugins
@@ -186,6 +216,12 @@ def _plugins(args: argparse.Namespace) -> int:
             print(f"    FAILED TO LOAD: {row['error']}")
         for kind, names in row["registered"].items():
             print(f"    {kind.replace('_', ' ')}: {', '.join(names)}")
+        for kind, taken in row["refused"].items():
+            for name, holder in taken.items():
+                print(f"    {kind.replace('_', ' ')} REFUSED: {name} (taken by plugin '{holder}'; use {row['name']}:{name})")
+        for problem in row["problems"]:
+            print(f"    PROBLEM: {problem}")
+    print(f"default backend: {default}")
     return 0
 
 
@@ -211,9 +247,7 @@ def _version() -> str:
 def summary_line(counts: Counter[str], output: str) -> str:
     parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "unparsed", "error"))
     judged = sum(counts.get(s, 0) for s in ("ok", "unparsed", "error"))
-    calls = ""
-    if "model_calls" in counts:
-        calls = f"; {counts['model_calls']} model calls, {counts['cached_calls']} from cache"
+    calls = f"; {counts.get('model_calls', 0)} model calls, {counts.get('cached_calls', 0)} from cache"
     return f"judge: {judged} judged ({parts}){calls} -> {output}"
 
 

@@ -2,8 +2,11 @@
 
 Plugins are packages that expose a module through the `judge` entry-point group and implement
 some of these hooks with `@judge.hookimpl`. Each `register_*` hook receives a `register`
-callback instead of returning a list, so the core owns names and reports conflicts. Hooks are
-called once per process, the first time the registry is used, never at import of `judge`.
+callback instead of returning a list, so the core owns names and reports conflicts: a name an
+earlier plugin already holds (first-party plugins always come first) is refused for the later
+one, which stays reachable as `PLUGIN:NAME` (`--backend rival:openai`). Hooks are called once per
+process, the first time the registry is used, never at import of `judge`; a plugin whose import
+or register hook fails (even with `sys.exit`) is reported by `judge plugins` and left out whole.
 docs/plugins.md documents each hook with an example; a test keeps the two in step.
 """
 
@@ -81,4 +84,8 @@ def register_rubric_generators(register: Callable[..., None]) -> None:
 
 @hookspec(firstresult=True)
 def default_backend() -> tuple[str, dict[str, Any]] | None:
-    """Name the backend (and its options) used when the user names none; the first answer wins."""
+    """Name the backend (and its options) used when the user names none; the first answer wins.
+
+    Hooks are asked in pluggy's order (the plugin loaded last first). One that raises is recorded
+    against its plugin (shown by `judge plugins`, warned once) and the next answer is used.
+    """

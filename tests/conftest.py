@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+PAIRS = ROOT / "tests" / "fixtures" / "data" / "pairs.jsonl"
+LLMBAR = ROOT.parent / "shared" / "data" / "llmbar" / "natural.jsonl"
+
+
+def pair_rows(n: int) -> list[dict]:
+    """The project's own preference pairs (id, prompt, chosen, rejected): always there."""
+    rows = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert n <= len(rows), f"{PAIRS} has {len(rows)} pairs, {n} asked for"
+    return rows[:n]
+
+
+@pytest.fixture
+def llmbar_rows():
+    """LLMBar's natural set from ../shared, beside the clone in CI; skipped, saying why, elsewhere."""
+    if not LLMBAR.exists():
+        pytest.skip(f"the public benchmark file {LLMBAR} is not beside this clone (CI has it)")
+
+    def take(n: int) -> list[dict]:
+        return [json.loads(line) for line in LLMBAR.read_text(encoding="utf-8").splitlines()[:n]]
+
+    return take
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,10 +12,9 @@ import pytest
 
 from judge import Item, Judge, Rubric, Status, load_rubric
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, pair_rows
 
 pytestmark = pytest.mark.slow
-LLMBAR = ROOT.parent / "shared" / "data" / "llmbar" / "natural.jsonl"
 
 
 def read_output(path: Path) -> list[dict]:
@@ -58,8 +57,7 @@ def test_principle_mode_reward_is_a_probability(embedded):
     assert judgments[0].reward != judgments[1].reward  # the model did read the responses
 
 
-def test_pairwise_on_llmbar_with_both_orders(embedded):
-    rows = [json.loads(line) for line in LLMBAR.read_text().splitlines()[:3]]
+def check_pairwise_both_orders(embedded, rows: list[dict]) -> None:
     items = [Item(id=r["id"], prompt=r["prompt"], responses=[r["chosen"], r["rejected"]]) for r in rows]
     judgments = Judge(load_rubric("helpfulness"), mode="pairwise", backend=embedded, both_orders=True).score(items)
     for judgment in judgments:
@@ -67,6 +65,14 @@ def test_pairwise_on_llmbar_with_both_orders(embedded):
         assert judgment.scores[0] + judgment.scores[1] == pytest.approx(1.0)
         assert isinstance(judgment.metadata["position_consistent"], bool)
         assert [r.step for r in judgment.raw] == ["pairwise", "pairwise-swapped"]
+
+
+def test_pairwise_with_both_orders(embedded):
+    check_pairwise_both_orders(embedded, pair_rows(3))
+
+
+def test_pairwise_with_both_orders_on_llmbar(embedded, llmbar_rows):
+    check_pairwise_both_orders(embedded, llmbar_rows(3))
 
 
 def test_text_parsing_on_the_real_model_gives_ok_or_unparsed_with_raw_text(embedded):
@@ -80,7 +86,7 @@ def test_text_parsing_on_the_real_model_gives_ok_or_unparsed_with_raw_text(embed
 
 
 def test_killing_a_real_run_and_resuming_yields_every_id_once(judge_cli, tmp_path):
-    rows = [json.loads(line) for line in LLMBAR.read_text().splitlines()[:16]]
+    rows = pair_rows(16)
     data = tmp_path / "in.jsonl"
     data.write_text("".join(json.dumps({"id": r["id"], "prompt": r["prompt"], "response": r["chosen"]}) + "\n" for r in rows))
     out = tmp_path / "out.jsonl"
