@@ -4,169 +4,195 @@ Exact candidate probabilities are asked for with vLLM's extra request fields
 (`logprob_token_ids`, answered over the full vocabulary); a server that has no such field
 declares `exact_candidates = False`, and the engine then reads verdicts from text or refuses
 modes that need probabilities. It never guesses from a top-k list.
+
+Every HTTP call (the start-up probe of /models, /tokenize for candidates, token counts and the
+completions endpoint's prompt, the completions themselves) goes through one retry policy
+(`Transport.call`), and only a definite answer from /tokenize is remembered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
-from typing import Any
+from typing import Any, Literal
 
-import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judge.backend import Capabilities, Completion, Request
 from judge.errors import BackendError
-from judge.models import Usage
-from judge_openai.retry import RETRY_STATUS, backoff, retry_after
+from judge_openai.guard import guarded_messages
+from judge_openai.responses import completion_from
+from judge_openai.transport import NO_TOKENIZER_STATUS, CallFailed, Endpoint, Policy, Transport
+
+Tokens = tuple[tuple[int, ...], tuple[str, ...]]  # ids and token strings of a text, special tokens parsed
 
 
-class _Endpoint:
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-        self.in_flight = 0
+class OpenAIOptions(BaseModel):
+    """The backend's `-O key=value` options, checked at the edge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | list[str] | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    endpoint: Literal["chat", "completions"] = "chat"
+    max_in_flight: int = Field(64, ge=1)
+    timeout: float = Field(120.0, gt=0, description="seconds for one attempt: connect, send and the whole body")
+    max_retries: int = Field(6, ge=0)
+    retry_budget: float = Field(300.0, gt=0, description="wall-clock seconds for one request, retries and waits included")
+    start_budget: float = Field(10.0, gt=0, description="wall-clock seconds for the start-up probes")
+    backoff_base: float = Field(0.5, ge=0)
+    backoff_cap: float = Field(30.0, ge=0)
+    exact_candidates: bool | None = None
+    max_response_bytes: int = Field(32 * 1024**2, ge=1024, description="cap on a decoded answer body")
 
 
 class OpenAIBackend:
+    """One model behind one or more OpenAI-compatible servers (requests go to the least busy)."""
+
     name = "openai"
 
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        base_url: str | list[str] | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        endpoint: str = "chat",
-        max_in_flight: int = 64,
-        timeout: float = 120.0,
-        max_retries: int = 6,
-        retry_budget: float = 300.0,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
-        exact_candidates: bool | None = None,
-    ) -> None:
-        urls = base_url if isinstance(base_url, list) else [base_url] if base_url else []
-        urls = urls or [os.environ.get("OPENAI_BASE_URL", "")]
-        urls = [u for u in urls if u]
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        try:
+            opts = OpenAIOptions(**options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise BackendError(f"openai backend: option '{where}': {first['msg']} (check the -O options)") from None
+        urls = opts.base_url if isinstance(opts.base_url, list) else [opts.base_url] if opts.base_url else []
+        urls = [u for u in urls or [os.environ.get("OPENAI_BASE_URL", "")] if u]
         if not urls:
             raise BackendError("the openai backend needs --base-url URL (or OPENAI_BASE_URL), e.g. http://127.0.0.1:8000/v1")
-        if endpoint not in {"chat", "completions"}:
-            raise BackendError(f"endpoint must be 'chat' or 'completions', not '{endpoint}'")
-        self.endpoints = [_Endpoint(u) for u in urls]
+        self.options = opts
         self.model = model or ""
-        self.endpoint = endpoint
-        self.api_key = os.environ.get(api_key_env) or os.environ.get("JUDGE_API_KEY")
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.retry_budget = float(retry_budget)
-        self.backoff_base, self.backoff_cap = float(backoff_base), float(backoff_cap)
-        self._declared_exact = exact_candidates
-        self._token_ids: dict[str, int | None] = {}
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
-        self._tokenizing: dict[str, asyncio.Future[int | None]] = {}
+        self.endpoint = opts.endpoint
+        self.api_key_env = opts.api_key_env
+        api_key = os.environ.get(opts.api_key_env) or os.environ.get("JUDGE_API_KEY")
+        self.endpoints = [Endpoint(u) for u in urls]
+        policy = Policy(opts.timeout, opts.max_retries, opts.backoff_base, opts.backoff_cap, opts.max_response_bytes)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.transport = Transport(self.endpoints, headers, opts.max_in_flight * 2, policy)
+        self.transport.on_new_loop = self._forget_pending
+        self._declared_exact = opts.exact_candidates
+        self._tokens: dict[str, Tokens | None] = {}  # definite answers only: tokens, or None (no /tokenize)
+        self._tokenizing: dict[str, asyncio.Future[Tokens | None]] = {}
+        self._no_tokenizer = False  # the server said it has no /tokenize: ask no more
         self.capabilities = Capabilities(
-            max_batch_size=1, max_concurrency=int(max_in_flight), exact_candidates=exact_candidates, native_n=True
+            max_batch_size=1, max_concurrency=opts.max_in_flight, exact_candidates=opts.exact_candidates, native_n=True
         )
-        self.attempts = 0  # every HTTP request sent, retries included: for tests and bench
+
+    @property
+    def attempts(self) -> int:
+        """Every HTTP request sent, retries included: for tests and bench."""
+        return self.transport.attempts
 
     @property
     def cache_identity(self) -> str:
         return f"openai|{self.model}|{self.endpoint}"
 
-    def _http(self) -> httpx.AsyncClient:
-        # A client belongs to the event loop it was made in; `Judge.score` runs a new loop per
-        # call, so a client from an earlier loop is left behind (its loop closed its sockets).
-        loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is not loop:
-            self._client = None
-            self._tokenizing = {}
-        if self._client is None:
-            self._client_loop = loop
-            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            limits = httpx.Limits(max_connections=self.capabilities.max_concurrency * 2, max_keepalive_connections=64)
-            self._client = httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits)
-        return self._client
+    def _forget_pending(self) -> None:
+        self._tokenizing = {}  # futures of a closed event loop
 
     async def start(self) -> None:
-        """Find the model name if none was given, and whether the server can give exact probabilities."""
-        client, first = self._http(), self.endpoints[0]
-        if not self.model:
-            try:
-                listing = (await client.get(f"{first.base_url}/models")).json()
-                self.model = listing["data"][0]["id"]
-            except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
-                raise BackendError(f"no --model given and {first.base_url}/models did not name one: {exc}") from None
+        """Check every server answers (within `start_budget`), find the model name if none was
+        given, and whether the server can give exact probabilities. BackendError: the run cannot work."""
+        self.transport.client()
+        await asyncio.gather(*(self._probe(e) for e in self.endpoints))
         if self._declared_exact is None:
-            exact = await self._tokenize("Yes") is not None
+            try:
+                tokens = await self._tokenize("Yes", self.options.start_budget)
+            except CallFailed as exc:
+                raise BackendError(f"{self.endpoints[0].root}/tokenize did not answer at start: {exc}") from None
+            exact = tokens is not None and len(tokens[0]) > 0
             self.capabilities = self.capabilities.model_copy(update={"exact_candidates": exact})
 
-    async def _tokenize(self, text: str) -> int | None:
-        """The single token id of `text` (negative: its token count), or None where the server cannot say.
+    async def _probe(self, endpoint: Endpoint) -> None:
+        url = f"{endpoint.base_url}/models"
+        try:
+            reply = await self.transport.call("GET", "/models", budget=self.options.start_budget, to=endpoint)
+        except CallFailed as exc:
+            raise BackendError(
+                f"the server at {endpoint.base_url} cannot be reached (is it running? check --base-url): {exc}"
+            ) from None
+        if reply.status in {401, 403}:
+            raise BackendError(
+                f"{url} refused the API key (HTTP {reply.status}): set {self.api_key_env} to a key this server accepts"
+            )
+        if self.model or endpoint is not self.endpoints[0]:
+            return  # any answer, 404 included, means a server is there
+        try:
+            self.model = str(reply.payload["data"][0]["id"]) if reply.status == 200 else ""
+        except (KeyError, IndexError, TypeError):
+            self.model = ""
+        if not self.model:
+            raise BackendError(f"no --model given and {url} did not name one (HTTP {reply.status}): pass --model NAME")
 
-        Concurrent callers asking for the same text share one request to /tokenize.
-        """
-        if text in self._token_ids:
-            return self._token_ids[text]
-        self._http()  # resets the per-loop state when the loop changed
+    async def token_count(self, text: str) -> int | None:
+        """How many tokens `text` is for the server's tokenizer (no special tokens added); None
+        when the server has no /tokenize. A failure to find out is retried, then BackendError."""
+        try:
+            tokens = await self._tokenize(text, self.options.retry_budget)
+        except CallFailed as exc:
+            raise BackendError(f"could not ask {self.endpoints[0].root}/tokenize how many tokens {text!r} is: {exc}") from None
+        return None if tokens is None else len(tokens[0])
+
+    async def _tokenize(self, text: str, budget: float) -> Tokens | None:
+        """The server's tokens for `text` (None: it has no /tokenize). Concurrent callers share one
+        call; only a definite answer is cached, a failure (CallFailed) is tried again next time."""
+        if text in self._tokens:
+            return self._tokens[text]
+        if self._no_tokenizer:
+            return None
+        self.transport.client()  # resets the per-loop state when the loop changed
         pending = self._tokenizing.get(text)
         if pending is None:
-            pending = self._tokenizing[text] = asyncio.ensure_future(self._tokenize_uncached(text))
+            pending = self._tokenizing[text] = asyncio.ensure_future(self._tokenize_uncached(text, budget))
+            pending.add_done_callback(lambda done: self._settled(text, done))
         return await asyncio.shield(pending)
 
-    async def _tokenize_uncached(self, text: str) -> int | None:
-        token: int | None = None
-        try:
-            response = await self._http().post(
-                f"{self.endpoints[0].root}/tokenize",
-                json={"model": self.model, "prompt": text, "add_special_tokens": False},
-            )
-            if response.status_code == 200:
-                tokens = response.json().get("tokens", [])
-                token = tokens[0] if len(tokens) == 1 else -len(tokens)
-        except httpx.HTTPError:
-            token = None
-        self._token_ids[text] = token
-        self._tokenizing.pop(text, None)
-        return token
+    def _settled(self, text: str, done: asyncio.Future[Tokens | None]) -> None:
+        if self._tokenizing.get(text) is done:
+            del self._tokenizing[text]
+        if not done.cancelled():
+            done.exception()  # seen here, so a failure nobody awaited any more is not logged as lost
+
+    async def _tokenize_uncached(self, text: str, budget: float) -> Tokens | None:
+        body: dict[str, Any] = {"prompt": text, "add_special_tokens": False, "return_token_strs": True}
+        if self.model:  # token_count may come before start() named the model; vLLM then uses its own
+            body["model"] = self.model
+        reply = await self.transport.call("POST", "/tokenize", json_body=body, budget=budget, root=True)
+        tokens: Tokens | None = None
+        if reply.status == 200:
+            ids, strs = _token_lists(reply.payload)
+            tokens = (ids, strs) if ids is not None else None
+        elif reply.status in NO_TOKENIZER_STATUS:  # (401/403: gateways that refuse unknown routes)
+            self._no_tokenizer = True
+        self._tokens[text] = tokens  # a definite answer (the transport retried everything else)
+        return tokens
+
+    async def _is_special(self, text: str) -> bool:
+        """Whether the server's tokenizer reads `text` as one special token even between letters
+        (an ordinary token merges with them: "a<b>a" is a, <, b, >, a; "a<|im_start|>a" is not)."""
+        glued = await self._tokenize(f"a{text}a", self.options.retry_budget)
+        if glued is None:
+            return False
+        if glued[1]:
+            return text in glued[1]
+        alone = await self._tokenize(text, self.options.retry_budget)  # a server without token_strs
+        return alone is not None and len(alone[0]) == 1 and alone[0][0] in glued[0]
 
     async def complete(self, requests: list[Request]) -> list[Completion]:
         return list(await asyncio.gather(*(self._complete_one(r) for r in requests)))
 
     async def _complete_one(self, request: Request) -> Completion:
+        path = "/chat/completions" if self.endpoint == "chat" else "/completions"
         try:
             body, candidates = await self._body(request)
-        except BackendError as exc:
+            reply = await self.transport.call("POST", path, json_body=body, budget=self.options.retry_budget, balanced=True)
+        except (BackendError, CallFailed) as exc:
             return Completion(error=str(exc))
-        path = "/chat/completions" if self.endpoint == "chat" else "/completions"
-        started = time.monotonic()
-        last_error = ""
-        for attempt in range(self.max_retries + 1):
-            endpoint = min(self.endpoints, key=lambda e: e.in_flight)
-            endpoint.in_flight += 1
-            wait: float | None = None
-            try:
-                self.attempts += 1
-                response = await self._http().post(f"{endpoint.base_url}{path}", json=body)
-                if response.status_code == 200:
-                    return _completion(response.json(), candidates, self.endpoint)
-                last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code not in RETRY_STATUS:
-                    return Completion(error=last_error)
-                wait = retry_after(response)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
-                last_error = f"{type(exc).__name__}: {exc or 'no detail'}"
-            except ValueError as exc:  # a 200 whose body is not the JSON we need
-                last_error = f"malformed response: {exc}"
-            finally:
-                endpoint.in_flight -= 1
-            delay = wait if wait is not None else backoff(attempt, self.backoff_base, self.backoff_cap)
-            if attempt == self.max_retries or time.monotonic() - started + delay > self.retry_budget:
-                break
-            await asyncio.sleep(delay)
-        spent = time.monotonic() - started
-        return Completion(error=f"gave up after {attempt + 1} attempts in {spent:.1f}s: {last_error}")
+        if reply.status != 200:
+            return Completion(error=f"HTTP {reply.status} from {reply.url}: {reply.snippet()}")
+        return completion_from(reply.payload, candidates, self.endpoint, request.sampling.n, reply.url)
 
     async def _body(self, request: Request) -> tuple[dict[str, Any], dict[str, int]]:
         sampling = request.sampling
@@ -186,13 +212,21 @@ class OpenAIBackend:
             if not self.capabilities.exact_candidates:
                 raise BackendError("this server gives no exact candidate probabilities (no vLLM /tokenize)")
             for candidate in request.candidates:
-                token = await self._tokenize(candidate)
-                if token is None or token < 0:
-                    raise BackendError(f"candidate '{candidate}' is not one token for this server's tokenizer")
-                candidates[candidate] = token
+                try:
+                    tokens = await self._tokenize(candidate, self.options.retry_budget)
+                except CallFailed as exc:
+                    raise CallFailed(f"could not look up candidate '{candidate}' in /tokenize: {exc}") from None
+                if tokens is None:
+                    raise BackendError(f"{self.endpoints[0].root} has no /tokenize: candidate '{candidate}' has no token id")
+                if len(tokens[0]) != 1:
+                    raise BackendError(
+                        f"candidate '{candidate}' is not one token for this server's tokenizer ({len(tokens[0])} tokens)"
+                    )
+                candidates[candidate] = tokens[0][0]
             body |= {"logprobs": True if self.endpoint == "chat" else 1, "logprob_token_ids": list(candidates.values()),
                      "return_tokens_as_token_ids": True}
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        messages = await guarded_messages(messages, self._is_special)
         if self.endpoint == "chat":
             body["messages"] = messages
         else:
@@ -202,50 +236,27 @@ class OpenAIBackend:
     async def _templated_prompt(self, messages: list[dict[str, Any]]) -> list[int]:
         """The completions endpoint takes a prompt: the server's own chat template makes it."""
         continuing = bool(messages) and messages[-1]["role"] == "assistant"
-        try:
-            response = await self._http().post(
-                f"{self.endpoints[0].root}/tokenize",
-                json={"model": self.model, "messages": messages, "add_generation_prompt": not continuing,
-                      "continue_final_message": continuing, "add_special_tokens": False},
+        body = {"model": self.model, "messages": messages, "add_generation_prompt": not continuing,
+                "continue_final_message": continuing, "add_special_tokens": False}
+        reply = await self.transport.call("POST", "/tokenize", json_body=body, budget=self.options.retry_budget, root=True)
+        ids = _token_lists(reply.payload)[0] if reply.status == 200 else None
+        if ids is None:
+            raise BackendError(
+                f"the completions endpoint needs the server to apply its chat template (/tokenize): "
+                f"HTTP {reply.status} from {reply.url}: {reply.snippet()}"
             )
-            response.raise_for_status()
-            return list(response.json()["tokens"])
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            raise BackendError(f"the completions endpoint needs the server to apply its chat template (/tokenize): {exc}") from None
+        return list(ids)
 
     async def aclose(self) -> None:
-        if self._client is not None and self._client_loop is asyncio.get_running_loop():
-            await self._client.aclose()
-            self._client = None
+        await self.transport.aclose()
 
 
-def _completion(payload: dict[str, Any], candidates: dict[str, int], endpoint: str) -> Completion:
-    choices = sorted(payload["choices"], key=lambda c: c.get("index", 0))
-    texts = [(c["message"].get("content") or "") if endpoint == "chat" else c["text"] for c in choices]
-    logprobs = None
-    if candidates:
-        logprobs = _candidate_logprobs(choices[0].get("logprobs"), candidates, endpoint)
-    usage = payload.get("usage") or {}
-    return Completion(
-        texts=texts,
-        finish_reasons=[c.get("finish_reason") for c in choices],
-        candidate_logprobs=logprobs,
-        usage=Usage(prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0), requests=1),
-    )
-
-
-def _candidate_logprobs(block: dict[str, Any] | None, candidates: dict[str, int], endpoint: str) -> dict[str, float]:
-    """Logprobs of the asked token ids at the first generated position (tokens come as 'token_id:N')."""
-    if not block:
-        return {}
-    if endpoint == "chat":
-        entries = (block.get("content") or [{}])[0].get("top_logprobs") or []
-        by_id = {_token_id(e["token"]): e["logprob"] for e in entries}
-    else:
-        first = (block.get("top_logprobs") or [{}])[0] or {}
-        by_id = {_token_id(token): value for token, value in first.items()}
-    return {c: float(by_id[i]) for c, i in candidates.items() if i in by_id}
-
-
-def _token_id(token: str) -> int | None:
-    return int(token.split(":", 1)[1]) if token.startswith("token_id:") else None
+def _token_lists(payload: Any) -> tuple[tuple[int, ...] | None, tuple[str, ...]]:
+    """`tokens` (and `token_strs`) of a /tokenize answer; None when it is not vLLM's shape."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("tokens"), list):
+        return None, ()
+    ids = payload["tokens"]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return None, ()
+    strs = payload.get("token_strs")
+    return tuple(ids), tuple(strs) if isinstance(strs, list) and all(isinstance(s, str) for s in strs) else ()

@@ -1,9 +1,11 @@
 """A real HTTP server on 127.0.0.1 that forwards to an upstream server and fails on purpose.
 
-Each incoming request is given a fate by `plan(attempt_number, body)`: forwarded ("pass"),
-answered 500, answered 429 with Retry-After, dropped (connection closed with no answer), or
-stalled (held past the client's timeout). It counts what it saw and what it forwarded, so tests
-can check that no request is lost or sent twice without reason.
+Each incoming request, on EVERY path (GET /v1/models and /tokenize included), is given a fate
+by `plan(attempt, path, body)`, where `attempt` counts the requests seen on that path so far
+(1 for the first): forwarded ("pass"), answered 500, answered 429 with Retry-After, dropped
+(connection closed with no answer), or stalled (held past the client's timeout). It counts
+what it saw, per path, and what it forwarded (POST bodies; a GET as its path), so tests can
+check that every endpoint was hit by faults and that no request was sent twice without reason.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 import httpx
 
-Plan = Callable[[int, bytes], str]
+Plan = Callable[[int, str, bytes], str]
 
 
 class FaultProxy:
@@ -24,7 +26,9 @@ class FaultProxy:
         self.plan = plan
         self.stall_seconds = stall_seconds
         self.attempts = 0
+        self.per_path: Counter[str] = Counter()
         self.fates: Counter[str] = Counter()
+        self.fates_by_path: dict[str, Counter[str]] = {}
         self.forwarded: Counter[bytes] = Counter()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -72,8 +76,10 @@ class FaultProxy:
                 headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.attempts += 1
-                fate = self.plan(self.attempts, body) if method == "POST" and "/tokenize" not in path else "pass"
+                self.per_path[path] += 1
+                fate = self.plan(self.per_path[path], path, body)
                 self.fates[fate] += 1
+                self.fates_by_path.setdefault(path, Counter())[fate] += 1
                 if fate == "drop":
                     writer.close()
                     return
@@ -86,8 +92,7 @@ class FaultProxy:
                 elif fate == "429":
                     await _answer(writer, 429, b'{"error": "slow down"}', {"Retry-After": "1"})
                 else:
-                    if method == "POST":
-                        self.forwarded[body] += 1
+                    self.forwarded[body if method == "POST" else f"{method} {path}".encode()] += 1
                     upstream = await self._client.request(
                         method, self.upstream + path, content=body,
                         headers={k: v for k, v in headers.items() if k in {"content-type", "authorization"}},
