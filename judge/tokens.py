@@ -1,13 +1,42 @@
-"""Helpers every local backend needs around a tokenizer, kept in one place so they agree."""
+"""Helpers every local backend needs around a tokenizer, kept in one place so they agree.
+
+Prompt ids: rendering the chat template to text and tokenizing that text whole would parse a
+`<|im_start|>` written inside an item as a real turn start, so an item could forge turns
+(a fake system message, a fake judge answer). `chat_prompt_ids` keeps every message's text
+plain: no string in an item can become a special token, while the template's own special tokens
+stay what they are. For text without special-token strings the ids are exactly those of
+`tokenizer.apply_chat_template(..., tokenize=True)`, so ordinary scores do not move.
+
+The tokenizer is duck-typed (a Hugging Face tokenizer, or vLLM's wrapper of one): the core
+imports neither transformers nor vLLM.
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
+import threading
+import weakref
 from collections.abc import Callable
-
+from dataclasses import dataclass
 from typing import Any
 
 from judge.backend import Completion, Request
 from judge.models import content_text
+
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private-use characters: no template touches them
+# A Hugging Face fast tokenizer switches special-token parsing with a flag on its shared Rust
+# tokenizer, set at every call: without this lock a plain-text call in one thread could run with
+# the flag another thread just set back, and parse an item's `<|im_start|>` after all.
+_encoding = threading.Lock()
+
+
+def encode(tokenizer: Any, text: str, *, plain: bool = False) -> list[int]:
+    """`text`'s ids, no special tokens added; `plain`: special-token strings in it are text."""
+    with _encoding:
+        if plain:
+            return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
+        return list(tokenizer.encode(text, add_special_tokens=False))
 
 
 def text_chat(request: Request) -> tuple[list[dict[str, Any]], bool]:
@@ -15,6 +44,180 @@ def text_chat(request: Request) -> tuple[list[dict[str, Any]], bool]:
     continue (a prefilled answer) rather than a new turn to open."""
     messages = [{"role": m.role, "content": content_text(m.content)} for m in request.messages]
     return messages, bool(messages) and messages[-1]["role"] == "assistant"
+
+
+@dataclass(frozen=True)
+class Specials:
+    """A tokenizer's special tokens as strings: what item text must never turn into."""
+
+    ids: dict[str, int]
+    pattern: re.Pattern[str] | None  # leftmost-longest, as tokenizers match added tokens
+    prefixes: frozenset[str]  # proper prefixes: text ending in one may straddle into a token
+    suffixes: frozenset[str]  # proper suffixes: text starting with one may straddle
+    lstrip: frozenset[int]  # ids whose token swallows the whitespace before it
+    rstrip: frozenset[int]  # ... and after it
+    longest: int
+
+    def touches(self, text: str) -> bool:
+        """Whether `text`, placed anywhere, could be or be part of a special token."""
+        if self.pattern is None or not text:
+            return False
+        if self.pattern.search(text):
+            return True
+        for edge in {text, text.strip()}:
+            for k in range(1, min(len(edge), self.longest - 1) + 1):
+                if edge[-k:] in self.prefixes or edge[:k] in self.suffixes:
+                    return True
+        return False
+
+
+_specials_cache: weakref.WeakKeyDictionary[Any, Specials] = weakref.WeakKeyDictionary()
+
+
+def special_tokens(tokenizer: Any) -> Specials:
+    """The tokenizer's special tokens (added tokens marked special, and the named ones), cached."""
+    try:
+        return _specials_cache[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    ids: dict[str, int] = {}
+    lstrip: set[int] = set()
+    rstrip: set[int] = set()
+    for token_id, token in dict(getattr(tokenizer, "added_tokens_decoder", None) or {}).items():
+        content = str(getattr(token, "content", token))
+        if content and getattr(token, "special", True):
+            ids[content] = int(token_id)
+            if getattr(token, "lstrip", False):
+                lstrip.add(int(token_id))
+            if getattr(token, "rstrip", False):
+                rstrip.add(int(token_id))
+    for content in getattr(tokenizer, "all_special_tokens", None) or []:
+        if content and content not in ids:
+            ids[content] = int(tokenizer.convert_tokens_to_ids(content))
+    ordered = sorted(ids, key=len, reverse=True)
+    specials = Specials(
+        ids=ids,
+        pattern=re.compile("|".join(map(re.escape, ordered))) if ordered else None,
+        prefixes=frozenset(s[:k] for s in ordered for k in range(1, len(s))),
+        suffixes=frozenset(s[k:] for s in ordered for k in range(1, len(s))),
+        lstrip=frozenset(lstrip),
+        rstrip=frozenset(rstrip),
+        longest=max(map(len, ordered), default=0),
+    )
+    try:
+        _specials_cache[tokenizer] = specials
+    except TypeError:  # not weak-referenceable: computed again next time, still correct
+        pass
+    return specials
+
+
+def render_chat(tokenizer: Any, messages: list[dict[str, Any]], continuing: bool) -> str:
+    """The model's own chat template as text: a new assistant turn opened, or the last continued."""
+    if continuing:
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True))
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+
+def chat_prompt_ids(tokenizer: Any, request: Request) -> tuple[list[int], str | None]:
+    """The request's chat as prompt ids in which no item text is a special token.
+
+    Returns (ids, None), or ([], reason) when the prompt cannot be built safely (a role holding
+    a special-token string, or a template that rewrites message text holding one).
+    """
+    messages, continuing = text_chat(request)
+    specials = special_tokens(tokenizer)
+    for message in messages:
+        if specials.touches(message["role"]):
+            return [], f"message role {message['role']!r} contains a special token of the model's tokenizer"
+    try:
+        text = render_chat(tokenizer, messages, continuing)
+    except Exception as exc:  # a template's own raise_exception(), a bad role order: this item only
+        return [], f"the model's chat template refused this chat: {_one_line(exc)}"
+    if not any(specials.touches(m["content"]) for m in messages):
+        # Nothing in the items can match a special token: the template's text tokenized whole
+        # is exactly what apply_chat_template(tokenize=True) gives.
+        return encode(tokenizer, text), None
+    return plain_content_ids(tokenizer, messages, continuing, text, specials)
+
+
+def plain_content_ids(
+    tokenizer: Any, messages: list[dict[str, Any]], continuing: bool, text: str, specials: Specials
+) -> tuple[list[int], str | None]:
+    """Ids with the template's own special tokens kept and all message text tokenized as text.
+
+    The template is rendered once more with a unique mark in place of each message's text, which
+    shows where the template's own text is. The prompt is then the template's special tokens,
+    and between them runs of text (template text and message text together, so tokens merge
+    across the seam exactly as before) tokenized with special-token parsing off.
+    """
+    nonce = secrets.token_hex(6)
+    marks = [f"{_MARK_OPEN}{nonce}:{i}{_MARK_CLOSE}" for i in range(len(messages))]
+    try:
+        skeleton = render_chat(tokenizer, [dict(m, content=mark) for m, mark in zip(messages, marks)], continuing)
+    except Exception as exc:  # a template that inspects the text it is given
+        return [], f"the model's chat template refused this chat with its text set aside: {_one_line(exc)}"
+    parts = re.split(f"{_MARK_OPEN}{nonce}:(\\d+){_MARK_CLOSE}", skeleton)
+    pieces, order = parts[0::2], [int(i) for i in parts[1::2]]
+    for rewrite in (_as_is, str.strip):  # str.strip: templates that `| trim` the content
+        contents = [rewrite(messages[i]["content"]) for i in order]
+        if _interleave(pieces, contents) == text:
+            break
+    else:
+        return [], (
+            "an item's text contains a special token of the model's tokenizer, and the chat template "
+            "rewrites message text, so the prompt cannot be built with that text kept plain"
+        )
+    ids: list[int] = []
+    runs = _runs(pieces, contents, specials)
+    for index, run in enumerate(runs):
+        if isinstance(run, int):
+            ids.append(run)
+            continue
+        if index > 0 and runs[index - 1] in specials.rstrip:
+            run = run.lstrip()
+        if index + 1 < len(runs) and runs[index + 1] in specials.lstrip:
+            run = run.rstrip()
+        if run:
+            ids += encode(tokenizer, run, plain=True)
+    return ids, None
+
+
+def _one_line(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0]}" if first else type(exc).__name__
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def _interleave(pieces: list[str], contents: list[str]) -> str:
+    out = [pieces[0]]
+    for content, piece in zip(contents, pieces[1:]):
+        out += [content, piece]
+    return "".join(out)
+
+
+def _runs(pieces: list[str], contents: list[str], specials: Specials) -> list[str | int]:
+    """Alternating text runs and special-token ids; specials are looked for in template text only."""
+    runs: list[str | int] = []
+    pending: list[str] = []
+    for index, piece in enumerate(pieces):
+        position = 0
+        for match in specials.pattern.finditer(piece) if specials.pattern else ():
+            pending.append(piece[position : match.start()])
+            runs += ["".join(pending), specials.ids[match.group()]]
+            pending, position = [], match.end()
+        pending.append(piece[position:])
+        if index < len(contents):
+            pending.append(contents[index])
+    runs.append("".join(pending))
+    return runs
+
+
+def token_count(tokenizer: Any, text: str) -> int:
+    """How many tokens `text` is, with no special tokens added (the candidates' rule)."""
+    return len(encode(tokenizer, text))
 
 
 def candidate_token_ids(encode: Callable[[str], list[int]], candidates: tuple[str, ...]) -> tuple[dict[str, int], str | None]:

@@ -71,11 +71,11 @@ def cli_env(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def converted_model(tmp_path_factory) -> Path:
+def converted_model() -> Path:
     """The embedded GGUF converted once into a Hugging Face folder (what vLLM loads)."""
     from judge_transformers.convert import convert_embedded
 
-    return convert_embedded(tmp_path_factory.mktemp("models") / "SmolLM2-135M-Instruct-f32")
+    return convert_embedded()  # the session's cache folder: the embedded backend loads this same one
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,12 @@ from typing import Any
 
 from judge.backend import Capabilities, Completion, Request, SamplingParams
 from judge.models import Usage
-from judge.tokens import candidate_token_ids, text_chat, too_long
-from judge_transformers.loading import load, resolve_source
+from judge.tokens import candidate_token_ids, chat_prompt_ids, encode, token_count, too_long
+from judge_transformers import options
+from judge_transformers.loading import load, load_tokenizer, resolve_source
+from judge_transformers.options import EMBEDDED_INSTALL, require
+
+DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 
 class TransformersBackend:
@@ -27,14 +31,19 @@ class TransformersBackend:
         batch_size: int = 8,
         threads: int | None = None,
     ) -> None:
+        require("transformers backend", ("torch", "transformers"), EMBEDDED_INSTALL)
+        self._dtype = options.choice("dtype", dtype, DTYPES)
+        self._device = options.text("device", device)
+        self._threads = options.optional_positive_int("threads", threads)
+        batch_size = options.positive_int("batch_size", batch_size)
         self.source = resolve_source(model)
+        if self.source.gguf_file:
+            require("transformers backend", ("gguf",), EMBEDDED_INSTALL)
         self.model = self.source.name
-        self._dtype, self._device = dtype, device
-        self._threads = threads
         self._loaded: tuple[Any, Any] | None = None
         self._run_lock = threading.Lock()
         self.capabilities = Capabilities(
-            max_batch_size=int(batch_size), max_concurrency=1, exact_candidates=True, native_n=True
+            max_batch_size=batch_size, max_concurrency=1, exact_candidates=True, native_n=True
         )
 
     def _ensure_loaded(self) -> tuple[Any, Any]:
@@ -47,11 +56,20 @@ class TransformersBackend:
 
     @property
     def cache_identity(self) -> str:
+        # The embedded model is named by its GGUF even though it loads from the converted folder:
+        # same weights (answers agree within 1e-4), so calls cached before the switch stay valid.
         return f"transformers|{self.source.folder}|{self.source.gguf_file}|{self._dtype}"
 
     async def start(self) -> None:
         """Load the weights before the first batch, so no judgment's latency includes the load."""
         await asyncio.to_thread(self._ensure_loaded)
+
+    async def token_count(self, text: str) -> int | None:
+        """Tokens in `text` for this model's tokenizer; needs the tokenizer only, never the weights."""
+        return token_count(await asyncio.to_thread(self._tokenizer), text)
+
+    def _tokenizer(self) -> Any:
+        return self._loaded[1] if self._loaded is not None else load_tokenizer(self.source)
 
     async def complete(self, requests: list[Request]) -> list[Completion]:
         return await asyncio.to_thread(self.complete_sync, requests)
@@ -77,22 +95,33 @@ class TransformersBackend:
     def _generate(
         self, model: Any, tokenizer: Any, requests: list[Request], sampling: SamplingParams, candidates: tuple[str, ...]
     ) -> list[Completion]:
-        import torch
-
-        candidate_ids, problem = candidate_token_ids(lambda c: tokenizer.encode(c, add_special_tokens=False), candidates)
+        """Answer one group: requests whose prompt cannot be built or does not fit are named
+        errors, the rest go through the model together."""
+        candidate_ids, problem = candidate_token_ids(lambda c: encode(tokenizer, c), candidates)
         if problem:
             return [Completion(error=problem) for _ in requests]
-        prompts = [_chat_text(tokenizer, request) for request in requests]
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         context = self.capabilities.context_length
-        lengths = encoded["attention_mask"].sum(dim=1).tolist()
-        overflow = [context is not None and n + sampling.max_tokens > context for n in lengths]
-        if all(overflow):
-            return [too_long(n, sampling.max_tokens, context) for n in lengths]
-        if any(overflow):  # answer the ones that fit, and say which do not
-            fits = [r for r, long in zip(requests, overflow) if not long]
-            answered = iter(self._generate(model, tokenizer, fits, sampling, candidates))
-            return [too_long(n, sampling.max_tokens, context) if long else next(answered) for n, long in zip(lengths, overflow)]
+        results: list[Completion | None] = []
+        prompts: list[list[int]] = []
+        for request in requests:
+            ids, problem = chat_prompt_ids(tokenizer, request)
+            if problem:
+                results.append(Completion(error=problem))
+            elif context is not None and len(ids) + sampling.max_tokens > context:
+                results.append(too_long(len(ids), sampling.max_tokens, context))
+            else:
+                results.append(None)
+                prompts.append(ids)
+        answers = iter(self._run(model, tokenizer, prompts, sampling, candidate_ids) if prompts else [])
+        return [result if result is not None else next(answers) for result in results]
+
+    def _run(
+        self, model: Any, tokenizer: Any, prompts: list[list[int]], sampling: SamplingParams, candidate_ids: dict[str, int]
+    ) -> list[Completion]:
+        import torch
+
+        encoded = _left_padded(prompts, tokenizer.pad_token_id)
+        lengths = [len(ids) for ids in prompts]
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         sample = sampling.temperature > 0
@@ -122,7 +151,7 @@ class TransformersBackend:
                 first_logprobs = torch.log_softmax(out.logits[0].float(), dim=-1) if candidate_ids else None
         eos = {tokenizer.eos_token_id} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
         completions = []
-        for row, request in enumerate(requests):
+        for row in range(len(prompts)):
             texts, reasons, produced = [], [], 0
             for sample_index in range(sampling.n):
                 tokens = generated[row * sampling.n + sample_index].tolist()
@@ -145,12 +174,19 @@ class TransformersBackend:
         self._loaded = None
 
 
-def _chat_text(tokenizer: Any, request: Request) -> str:
-    """The model's own chat template; content parts become text (this backend reads text only)."""
-    messages, continuing = text_chat(request)
-    if continuing:
-        return tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def _left_padded(prompts: list[list[int]], pad_id: int) -> dict[str, Any]:
+    """input_ids and attention_mask, padded on the left: what `tokenizer(texts, padding=True)`
+    gave when prompts were text."""
+    import torch
+
+    width = max(len(ids) for ids in prompts)
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        if ids:
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            mask[row, width - len(ids) :] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
 
 
 def _apply_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

@@ -9,11 +9,16 @@ its chat template, so vLLM and transformers both load the folder in seconds.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
 from judge.cache import cache_root
 from judge.errors import BackendError
+from judge_transformers.options import EMBEDDED_INSTALL, require
 
 _LAYER_NAMES = {
     "attn_norm": "input_layernorm",
@@ -27,6 +32,7 @@ _LAYER_NAMES = {
     "ffn_down": "mlp.down_proj",
 }
 _TOP_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+_lock = threading.Lock()  # one conversion at a time in a process: the second finds the folder
 
 
 def default_output(gguf_path: Path) -> Path:
@@ -64,20 +70,52 @@ def _field(reader: Any, key: str, default: Any = None) -> Any:
 
 def convert_gguf(gguf_path: str | Path, output: str | Path | None = None, *, overwrite: bool = False) -> Path:
     """Write `output` (default: the user cache dir) and return it; an existing folder is reused."""
-    try:
-        import numpy as np
-        import torch
-        from gguf import GGUFReader, dequantize
-        from safetensors.torch import save_file
-        from transformers import AutoTokenizer
-    except ImportError as exc:
-        raise BackendError(f"converting GGUF needs the 'embedded' extra ({exc.name} is missing)") from None
     source = Path(gguf_path)
     if not source.is_file():
         raise BackendError(f"{source}: no such GGUF file")
     target = Path(output) if output else default_output(source)
-    if (target / "model.safetensors").exists() and not overwrite:
-        return target
+    with _lock:
+        if (target / "model.safetensors").exists() and not overwrite:
+            return target
+        require("GGUF converter", ("numpy", "torch", "gguf", "safetensors", "transformers"), EMBEDDED_INSTALL)
+        return _convert(source, target, overwrite)
+
+
+def _convert(source: Path, target: Path, overwrite: bool) -> Path:
+    # A folder of this process's own, made first (a cache it cannot write fails before the 20 s
+    # of de-quantising): two processes converting at once never mix their files.
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        partial.mkdir(parents=True)
+        _write(source, partial)
+    except BaseException as exc:  # a full disk, an unwritable cache, Ctrl-C: nothing half-written stays
+        shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise BackendError(
+                f"cannot write the converted model to {target.parent}: {exc.strerror or exc} "
+                "(free some space, or set JUDGE_CACHE_DIR to a writable folder)"
+            ) from None
+        raise
+    if overwrite and target.exists():
+        shutil.rmtree(target)
+    try:
+        partial.rename(target)  # appears whole or not at all, so a killed conversion is never half-used
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (target / "model.safetensors").exists():
+            raise BackendError(f"cannot write the converted model to {target}") from None
+        # another process finished the same conversion first: use its folder
+    return target
+
+
+def _write(source: Path, partial: Path) -> None:
+    """De-quantise `source` and write the Hugging Face folder's files into `partial`."""
+    import numpy as np
+    import torch
+    from gguf import GGUFReader, dequantize
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+
     reader = GGUFReader(str(source))
     architecture = _field(reader, "general.architecture")
     if architecture != "llama":
@@ -119,20 +157,12 @@ def convert_gguf(gguf_path: str | Path, output: str | Path | None = None, *, ove
         "attention_bias": False,
         "mlp_bias": False,
     }
-    partial = target.with_name(target.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(partial / "model.safetensors"), metadata={"format": "pt"})
     (partial / "config.json").write_text(json.dumps(config, indent=2))
     (partial / "generation_config.json").write_text(
         json.dumps({"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id})
     )
     tokenizer.save_pretrained(partial)
-    if target.exists():
-        import shutil
-
-        shutil.rmtree(target)
-    partial.rename(target)  # appears whole or not at all, so a killed conversion is never half-used
-    return target
 
 
 def convert_embedded(output: str | Path | None = None, *, overwrite: bool = False) -> Path:

