@@ -43,13 +43,21 @@ class Request(BaseModel):
     candidates: tuple[str, ...] = ()
 
     def key(self) -> str:
-        """A stable digest of everything that determines the answer, for dedup and caching."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        """A digest of everything that determines the answer, for deduplication within a run.
+
+        pydantic's own JSON (every field, in declaration order, extras included) is four times
+        cheaper than `json.dumps(model_dump())`; content-part dicts keep their key order, so the
+        same parts written in another order are only a missed deduplication, never a false one.
+        """
+        return hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()
 
 
 class Completion(BaseModel):
     """What a backend returns for one request: n texts, candidate logprobs, usage, or an error."""
+
+    # A candidate the model rules out has logprob -inf; JSON keeps it as -Infinity (the default,
+    # null, would not read back), so a remembered or cached completion is the same completion.
+    model_config = ConfigDict(ser_json_inf_nan="constants")
 
     texts: list[str] = Field(default_factory=list)
     finish_reasons: list[str | None] = Field(default_factory=list)

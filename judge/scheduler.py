@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Awaitable
 
 from judge.backend import Backend, Completion, Request
 from judge.models import Usage
 
 
-
 class Dispatcher:
+    """Batches the requests of every running program and answers identical ones once.
+
+    `call` is a plain function that returns an awaitable, not a coroutine: `asyncio.gather`
+    over a program's steps then waits on futures directly instead of wrapping each step in a
+    task of its own. A finished answer is remembered as its JSON text, which the garbage
+    collector does not track: 100,000 remembered answers as live objects (a million with their
+    lists and dicts) made every full collection of a long run slower.
+    """
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.capabilities = backend.capabilities
-        self._pending: list[tuple[Request, asyncio.Future[Completion]]] = []
-        # Answers of this run by request key, most recent last; bounded so a stream of millions
-        # of items does not grow memory without end (the persistent cache is the backend's job).
-        self._known: OrderedDict[str, asyncio.Future[Completion]] = OrderedDict()
+        self._pending: list[tuple[str, Request, asyncio.Future[Completion]]] = []
+        # Answers of this run by request key, most recent last: the future while in flight, the
+        # completion's JSON once answered. Bounded, so a stream of millions of items does not
+        # grow memory without end (the persistent cache is the backend's job).
+        self._known: OrderedDict[str, asyncio.Future[Completion] | str] = OrderedDict()
         self.remember = 100_000
         self._slots = asyncio.Semaphore(self.capabilities.max_concurrency)
         self._wakeup = asyncio.Event()
@@ -40,26 +50,38 @@ class Dispatcher:
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
+        if exc and exc[0] is not None:  # interrupted (Ctrl-C) or failed: do not wait for batches in flight
+            for task in self._tasks:
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def call(self, request: Request) -> Completion:
+    def call(self, request: Request) -> Awaitable[Completion]:
+        """The completion of `request`, to await; an identical request of this run is not sent again."""
         key = request.key()
         known = self._known.get(key)
+        loop = asyncio.get_running_loop()
         if known is not None:
             self._known.move_to_end(key)
             self.deduplicated += 1
-            completion = await asyncio.shield(known)
-            return _as_cached(completion)
-        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+            if isinstance(known, str):
+                answered = loop.create_future()
+                answered.set_result(_as_cached(Completion.model_validate_json(known)))
+                return answered
+            return _cached_when_done(known)
+        future: asyncio.Future[Completion] = loop.create_future()
         self._known[key] = future
+        self._forget_oldest()
+        self._pending.append((key, request, future))
+        self._wakeup.set()
+        # Shielded: a caller that is cancelled must not cancel the answer other callers share.
+        return asyncio.shield(future)
+
+    def _forget_oldest(self) -> None:
         while len(self._known) > self.remember:
             oldest_key, oldest = next(iter(self._known.items()))
-            if not oldest.done():
+            if not isinstance(oldest, str) and not oldest.done():
                 break  # never forget a request still in flight
             del self._known[oldest_key]
-        self._pending.append((request, future))
-        self._wakeup.set()
-        return await asyncio.shield(future)
 
     async def _dispatch_forever(self) -> None:
         while True:
@@ -74,22 +96,28 @@ class Dispatcher:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[Request, asyncio.Future[Completion]]]) -> None:
+    async def _send(self, batch: list[tuple[str, Request, asyncio.Future[Completion]]]) -> None:
         try:
             self.batches_sent += 1
             self.requests_sent += len(batch)
             try:
-                completions = await self.backend.complete([request for request, _ in batch])
+                completions = await self.backend.complete([request for _, request, _ in batch])
                 if len(completions) != len(batch):
                     raise RuntimeError(f"backend returned {len(completions)} completions for {len(batch)} requests")
             except Exception as exc:  # the batch fails, the run goes on: each item gets the reason
                 reason = f"{type(exc).__name__}: {exc}"
                 completions = [Completion(error=reason) for _ in batch]
-            for (_, future), completion in zip(batch, completions):
+            for (key, _, future), completion in zip(batch, completions):
                 if not future.done():
                     future.set_result(completion)
+                if self._known.get(key) is future:
+                    self._known[key] = completion.model_dump_json()
         finally:
             self._slots.release()
+
+
+async def _cached_when_done(future: asyncio.Future[Completion]) -> Completion:
+    return _as_cached(await asyncio.shield(future))
 
 
 def _as_cached(completion: Completion) -> Completion:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from judge import Completion, Item, Judge, Request, Rubric, Status
+import pytest
+
+from judge import Completion, Item, Judge, Request, Rubric, Status, Usage
 from judge.backend import Capabilities
 from judge.models import Message
 from judge.scheduler import Dispatcher
@@ -139,3 +141,79 @@ def test_remembered_answers_are_bounded_but_in_flight_ones_are_kept():
     remembered, sent = asyncio.run(run())
     assert remembered == 3
     assert sent == 10  # m9 was still remembered: answered without a new request
+
+
+def _ask(text: str) -> Request:
+    return Request(messages=(Message(role="user", content=text),), candidates=("Yes", "No"))
+
+
+def test_call_returns_a_future_so_gather_starts_no_task_per_step():
+    """A program gathers its steps' calls; a coroutine per call made asyncio wrap each in a Task."""
+    async def run() -> bool:
+        async with Dispatcher(FakeBackend()) as dispatcher:
+            answer = dispatcher.call(_ask("q"))
+            is_future = asyncio.isfuture(answer)
+            await answer
+            return is_future
+
+    assert asyncio.run(run())
+
+
+def test_remembered_answers_cost_the_garbage_collector_nothing():
+    """100,000 remembered answers as live objects slowed every full collection of a long run."""
+    import gc
+
+    async def run() -> list[bool]:
+        async with Dispatcher(FakeBackend()) as dispatcher:
+            await asyncio.gather(*(dispatcher.call(_ask(f"q{k}")) for k in range(5)))
+            gc.collect()
+            return [gc.is_tracked(answer) for answer in dispatcher._known.values()]
+
+    assert asyncio.run(run()) == [False] * 5
+
+
+def test_a_remembered_answer_is_the_same_answer_minus_infinity_included():
+    def responder(request: Request) -> Completion:
+        return Completion(texts=["Yes"], finish_reasons=["stop"], candidate_logprobs={"Yes": 0.0, "No": float("-inf")})
+
+    async def run() -> tuple[Completion, Completion]:
+        async with Dispatcher(FakeBackend(responder)) as dispatcher:
+            first = await dispatcher.call(_ask("q"))
+            again = await dispatcher.call(_ask("q"))  # answered from what the dispatcher remembered
+            return first, again
+
+    first, again = asyncio.run(run())
+    assert again.candidate_logprobs == {"Yes": 0.0, "No": float("-inf")}
+    assert again.texts == first.texts and again.finish_reasons == first.finish_reasons
+    assert again.usage == Usage(requests=0, cached_requests=1)
+    assert Completion.model_validate_json(first.model_dump_json()) == first  # -inf survives JSON (the call cache too)
+
+
+def test_a_cancelled_caller_does_not_cancel_the_answer_others_share():
+    async def run() -> Completion:
+        async with Dispatcher(FakeBackend(delay=0.05)) as dispatcher:
+            first = asyncio.ensure_future(dispatcher.call(_ask("q")))
+            second = asyncio.ensure_future(dispatcher.call(_ask("q")))
+            await asyncio.sleep(0)
+            first.cancel()
+            return await second
+
+    assert asyncio.run(run()).candidate_logprobs is not None
+
+
+@pytest.mark.timeout(60)
+def test_leaving_on_an_error_cancels_batches_in_flight():
+    """Ctrl-C (or any error) in a run must not wait for a batch that may never finish."""
+    class Stuck(FakeBackend):
+        async def complete(self, requests):  # type: ignore[override]
+            await asyncio.Event().wait()  # a server that never answers
+            return []
+
+    async def run() -> None:
+        async with Dispatcher(Stuck()) as dispatcher:
+            asyncio.ensure_future(dispatcher.call(_ask("q")))
+            await asyncio.sleep(0.05)  # the batch is in flight
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(run())

@@ -186,6 +186,38 @@ def test_marker_of_one_render_cannot_be_replayed_in_the_next(tmp_path):
     assert messages == [Message(role="user", content="x" + replay + "y")]
 
 
+def test_a_render_compiles_no_regular_expression(tmp_path, monkeypatch):
+    """Markers are found without a pattern built per render: compiling one per render (each nonce
+    a new pattern, so re's cache never hit) was half the engine's CPU time."""
+    body = "{{ turn('system') }}\nBe fair.\n{{ turn('user') }}\n{{ content(r) }}\n{{ chat(m) }}"
+    render(tmp_path, body, r="answer", m=[{"role": "user", "content": "hi"}])  # the template compiles once
+    compiled: list[object] = []
+    original = re.compile
+    monkeypatch.setattr(re, "compile", lambda *args, **kwargs: compiled.append(args) or original(*args, **kwargs))
+    for k in range(3):
+        messages = render_messages((tmp_path,), "t.j2", {"r": f"answer {k}", "m": [{"role": "user", "content": "hi"}]})
+        assert [m.role for m in messages] == ["system", "user", "user"]
+    assert compiled == []
+
+
+def test_jinja_globals_are_still_there_for_templates(tmp_path):
+    body = "{{ turn('user') }}\n{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }} {{ dict(a=1).a }}"
+    assert render(tmp_path, body)[0].content == "3 1"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["turn:99\x00", "bogus:0\x00", "turn:0", "turn:x\x00", "turn:\x00", "turn:\u0661\x00", ""],
+    ids=["index-out-of-range", "unknown-kind", "unclosed", "not-a-number", "no-index", "non-ascii-digit", "bare-prefix"],
+)
+def test_this_renders_own_prefix_without_a_whole_marker_stays_text(tail):
+    from judge.templates import _Builder
+
+    builder = _Builder()
+    text = builder.turn("user") + "before " + builder.prefix + tail + " after"
+    assert builder.split(text) == [Message(role="user", content=f"before {builder.prefix}{tail} after")]
+
+
 # -- chat() and content() ------------------------------------------------------------------------
 
 
@@ -261,6 +293,8 @@ def base_variables(pack, rubric: Rubric) -> dict:
     return {
         "prompt": PROMPT,
         "prompt_messages": prompt_messages,
+        "conversation": prompt_messages[1:],
+        "system_prompt": "You are a chemistry tutor.",
         "reference": REFERENCE,
         "context": CONTEXT,
         "rubric": rubric,
@@ -355,12 +389,12 @@ def test_shipped_principle(pack):
     response = "Water boils at 100 C."
     variables = base_variables(pack, rubric) | {"response": response, "criterion": rubric.criteria[0]}
     messages = render_shipped(pack, "principle", variables)
-    assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[0].content == "You are a chemistry tutor."
-    assert messages[1].content == PROMPT
-    assert messages[2].content == response
-    assert "Principle: The response states the temperature in Celsius." in messages[3].content
-    assert messages[3].content.endswith("Answer Yes or No only.")
+    assert [m.role for m in messages] == ["user", "assistant", "user"]  # the item's system prompt is quoted, not replayed
+    assert messages[0].content == PROMPT
+    assert messages[1].content == response
+    assert "Principle: The response states the temperature in Celsius." in messages[2].content
+    assert "You are a chemistry tutor." in messages[2].content
+    assert messages[2].content.endswith("Answer Yes or No only.")
 
 
 def test_shipped_principle_keeps_multimodal_response(pack):
@@ -368,8 +402,8 @@ def test_shipped_principle_keeps_multimodal_response(pack):
     parts = [{"type": "text", "text": "A cat."}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]
     variables = base_variables(pack, rubric) | {"response": parts, "criterion": rubric.criteria[0]}
     messages = render_shipped(pack, "principle", variables)
-    assert messages[2].role == "assistant"
-    assert messages[2].content == parts
+    assert messages[1].role == "assistant"
+    assert messages[1].content == parts
 
 
 def test_shipped_pointwise_missing_criterion_is_template_error(pack):
