@@ -67,6 +67,8 @@ class Program:
         self.aggregate = registry.get("aggregators", options.aggregator)
         self.exact = exact
         self.use_probabilities = _use_probabilities(options, exact)
+        self._sampling_by_step: dict[str, SamplingParams] = {}
+        self.stamp: dict[str, Any] = {}  # fields every judgment carries (model, setup): set by the Judge
 
     @property
     def mode(self) -> str:
@@ -79,8 +81,11 @@ class Program:
             steps = self._steps(item)
         except JudgeError as exc:
             return self._judgment(item, Status.error, error=str(exc), started=started)
-        completions = await asyncio.gather(*(call(step.request) for step in steps))
-        return self._judge(item, steps, list(completions), started)
+        if len(steps) == 1:  # the common RL case: one verdict, no gather machinery
+            completions = [await call(steps[0].request)]
+        else:
+            completions = list(await asyncio.gather(*(call(step.request) for step in steps)))
+        return self._judge(item, steps, completions, started)
 
     # -- building the steps -------------------------------------------------------------------
 
@@ -139,7 +144,10 @@ class Program:
     def _sampling(self, step: str) -> SamplingParams:
         if self.options.sampling is not None:
             return self.options.sampling
-        return SamplingParams(max_tokens=self.pack.max_tokens.get(step, 16))
+        known = self._sampling_by_step.get(step)
+        if known is None:
+            known = self._sampling_by_step[step] = SamplingParams(max_tokens=self.pack.max_tokens.get(step, 16))
+        return known
 
     def _criterion_step(self, item: Item, index: int, criterion: Criterion) -> _Step:
         step_kind = "principle" if self.mode == "principle" else "pointwise"
@@ -155,7 +163,9 @@ class Program:
         candidates = (self.pack.yes, self.pack.no) if binary else tuple(variables["points"])
         use_probabilities = self.use_probabilities or step_kind == "principle"
         spec = ParseSpec(kind="yes_no" if binary else "score", candidates=candidates, use_probabilities=use_probabilities)
-        request = Request(
+        # Built from validated parts (rendered messages, cached sampling, the pack's candidates):
+        # constructing skips a second validation of every message on the hot path.
+        request = Request.model_construct(
             messages=tuple(messages),
             sampling=self._sampling(step_kind),
             candidates=candidates if use_probabilities else (),
@@ -173,7 +183,7 @@ class Program:
         self._check_nothing_dropped(item, list(item.responses), messages, self.pack.templates["pairwise"])
         candidates = tuple(self.pack.labels[:2])
         spec = ParseSpec(kind="choice", candidates=candidates, use_probabilities=self.use_probabilities)
-        request = Request(
+        request = Request.model_construct(
             messages=tuple(messages),
             sampling=self._sampling("pairwise"),
             candidates=candidates if self.use_probabilities else (),
@@ -197,13 +207,15 @@ class Program:
     # -- reading the answers ------------------------------------------------------------------
 
     def _judge(self, item: Item, steps: list[_Step], completions: list[Completion], started: float) -> Judgment:
-        usage = Usage()
+        usage = Usage.model_construct(**{
+            field: sum(getattr(c.usage, field) for c in completions)
+            for field in ("prompt_tokens", "completion_tokens", "requests", "cached_requests")
+        })
         raw: list[RawOutput] = []
         errors: list[str] = []
         parsed: list[Parsed] = []
         for step, completion in zip(steps, completions):
-            usage.add(completion.usage)
-            raw.append(RawOutput(step=step.name, texts=completion.texts, finish_reasons=completion.finish_reasons))
+            raw.append(RawOutput.model_construct(step=step.name, texts=completion.texts, finish_reasons=completion.finish_reasons))
             if completion.error is not None:
                 errors.append(f"{step.name}: {completion.error}")
                 parsed.append(Parsed(status=Status.error, reason=completion.error))
@@ -220,32 +232,28 @@ class Program:
         verdicts: list[Verdict] = []
         for step, answer in zip(steps, parsed):
             criterion: Criterion = step.criterion
-            verdict = Verdict(
+            score = passed = None
+            if answer.status is Status.ok and answer.value is not None:
+                score = answer.value
+                if step.spec.kind == "yes_no":
+                    passed = answer.value >= 0.5
+            verdicts.append(Verdict.model_construct(
                 criterion=criterion.id,
                 response=step.response,
                 status=answer.status,
+                score=score,
+                passed=passed,
                 probabilities=answer.probabilities,
                 step=step.name,
                 reason=answer.reason,
-            )
-            if answer.status is Status.ok and answer.value is not None:
-                if step.spec.kind == "yes_no":
-                    verdict.score = answer.value
-                    verdict.passed = answer.value >= 0.5
-                else:
-                    verdict.score = answer.value
-            verdicts.append(verdict)
+            ))
         scores: list[float | None] = []
         for index in range(len(item.responses)):
             own = [v for v in verdicts if v.response == index]
             scores.append(self.aggregate(own, self.rubric) if all(v.status is Status.ok for v in own) else None)
         status = Status.ok if all(v.status is Status.ok for v in verdicts) else Status.unparsed
-        judgment = self._judgment(item, status, raw=raw, usage=usage, started=started)
-        judgment.verdicts = verdicts
-        judgment.scores = scores
-        if self.mode == "principle":
-            judgment.reward = scores[0]
-        return judgment
+        reward = scores[0] if self.mode == "principle" else None
+        return self._judgment(item, status, raw=raw, usage=usage, started=started, verdicts=verdicts, scores=scores, reward=reward)
 
     def _judge_pair(self, item, steps, parsed, raw, usage, started) -> Judgment:  # type: ignore[no-untyped-def]
         labels = steps[0].spec.candidates
@@ -271,21 +279,21 @@ class Program:
                 )
             )
         if any(p is None for p in preferences):
-            judgment = self._judgment(item, Status.unparsed, raw=raw, usage=usage, started=started)
-            judgment.verdicts = verdicts
-            return judgment
+            return self._judgment(item, Status.unparsed, raw=raw, usage=usage, started=started, verdicts=verdicts)
         mean = [sum(p[i] for p in preferences) / len(preferences) for i in range(2)]  # type: ignore[index]
-        judgment = self._judgment(item, Status.ok, raw=raw, usage=usage, started=started)
-        judgment.verdicts = verdicts
-        judgment.scores = mean
-        judgment.preferred = None if mean[0] == mean[1] else (0 if mean[0] > mean[1] else 1)
+        preferred = None if mean[0] == mean[1] else (0 if mean[0] > mean[1] else 1)
+        judgment = self._judgment(item, Status.ok, raw=raw, usage=usage, started=started, verdicts=verdicts,
+                                  scores=mean, preferred=preferred)
         if len(preferences) == 2:
             firsts = [None if p[0] == p[1] else 0 if p[0] > p[1] else 1 for p in preferences]  # type: ignore[index]
             judgment.metadata["position_consistent"] = firsts[0] == firsts[1]
         return judgment
 
-    def _judgment(self, item: Item, status: Status, *, error: str | None = None, raw=None, usage=None, started: float) -> Judgment:  # type: ignore[no-untyped-def]
-        return Judgment(
+    def _judgment(self, item: Item, status: Status, *, error: str | None = None, raw=None, usage=None, started: float, **fields: Any) -> Judgment:  # type: ignore[no-untyped-def]
+        # Every value here was built and checked by this program: constructing skips revalidating
+        # the verdicts, raw texts and usage on the hot path (the output is validated when read back).
+        stamp = {key: dict(value) if isinstance(value, dict) else value for key, value in self.stamp.items()}
+        return Judgment.model_construct(
             id=item.id,
             status=status,
             mode=self.mode,
@@ -295,6 +303,8 @@ class Program:
             error=error,
             latency_s=round(time.perf_counter() - started, 4),
             metadata=dict(item.metadata),
+            **stamp,
+            **fields,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -79,9 +80,14 @@ class Judge:
         # A backend that learns its capabilities at start() (a server) is assumed able until then;
         # the program is rebuilt, or refused with a clear error, once the truth is known.
         exact = backend.capabilities.exact_candidates
-        self.program: Program = compile_program(rubric, self.options, self.registry, exact is not False)
-        self._prepared = False
         self._setup: dict[str, Any] | None = None
+        self.program: Program = self._compile(exact is not False)
+        self._prepared = False
+
+    def _compile(self, exact: bool) -> Program:
+        program = compile_program(self.rubric, self.options, self.registry, exact)
+        program.stamp = {"model": self.backend.model, "setup": self.setup}
+        return program
 
     @property
     def setup(self) -> dict[str, Any]:
@@ -118,7 +124,8 @@ class Judge:
             await start()
         exact = bool(self.backend.capabilities.exact_candidates)
         if exact != self.program.exact:
-            self.program = compile_program(self.rubric, self.options, self.registry, exact)
+            self.program = self._compile(exact)
+        self.program.stamp["model"] = self.backend.model  # a server may have named its model at start
         await self._check_candidates()
         self._prepared = True
 
@@ -149,22 +156,37 @@ class Judge:
         """Judge items as a stream, yielding each judgment as soon as it is done (any order)."""
         await self.prepare()
         async with Dispatcher(self.backend) as dispatcher:
+            # Finished tasks are handed over by their done-callback: waiting with asyncio.wait
+            # over the whole window would register a callback on every running task each time.
             running: set[asyncio.Task[Judgment]] = set()
+            finished: deque[asyncio.Task[Judgment]] = deque()
+            ready = asyncio.Event()
+
+            def on_done(task: asyncio.Task[Judgment]) -> None:
+                running.discard(task)
+                finished.append(task)
+                ready.set()
+
             iterator = iter(items)
             exhausted = False
+            window = self.window()
             try:
                 while True:
-                    while not exhausted and len(running) < self.window():
+                    while not exhausted and len(running) < window:
                         item = next(iterator, None)
                         if item is None:
                             exhausted = True
                             break
-                        running.add(asyncio.create_task(self._run_one(item, dispatcher)))
-                    if not running:
+                        task = asyncio.create_task(self._run_one(item, dispatcher))
+                        running.add(task)
+                        task.add_done_callback(on_done)
+                    if not running and not finished:
                         return
-                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        yield task.result()
+                    if not finished:
+                        ready.clear()
+                        await ready.wait()
+                    while finished:
+                        yield finished.popleft().result()
             finally:  # interrupted, or the consumer stopped reading: no item keeps running unseen
                 for task in running:
                     task.cancel()
@@ -172,14 +194,12 @@ class Judge:
 
     async def _run_one(self, item: Item, dispatcher: Dispatcher) -> Judgment:
         try:
-            judgment = await self.program.run(item, dispatcher.call)
+            return await self.program.run(item, dispatcher.call)
         except Exception as exc:  # a bug in one item's program must not sink the batch
-            judgment = Judgment(
-                id=item.id, status=Status.error, mode=self.program.mode, error=f"internal error: {exc!r}"
+            return Judgment(
+                id=item.id, status=Status.error, mode=self.program.mode, error=f"internal error: {exc!r}",
+                **self.program.stamp,
             )
-        judgment.model = self.backend.model
-        judgment.setup = self.setup
-        return judgment
 
     async def ascore(self, items: Iterable[Item]) -> list[Judgment]:
         """Judge items; judgments come back in the order of the items."""

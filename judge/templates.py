@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from judge.errors import TemplateError
@@ -36,6 +37,7 @@ def environment(*folders: Path) -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates are read once per process: no stat() of the file at every render
     )
 
 
@@ -102,7 +104,8 @@ class _Builder:
                 continue
             # a turn, a chat or the end closes the message being written
             if role is not None:
-                messages.append(Message(role=role, content=_join(parts)))
+                # role is the str given to turn(), content a str or a list of part dicts: valid by construction
+                messages.append(Message.model_construct(role=role, content=_join(parts)))
             elif any(isinstance(p, str) and p.strip() for p in parts):
                 raise TemplateError("text outside any message: start one with turn('role') first")
             parts = []
@@ -139,7 +142,9 @@ def render_messages(folders: tuple[Path, ...], template: str, variables: dict[st
         # What Template.render does, less its copy of the environment's globals (a ChainMap, slow
         # to iterate) into every render: they are copied into a plain dict once per template.
         context = {**_globals(compiled), **variables, "turn": builder.turn, "chat": builder.chat, "content": builder.content}
-        text = env.concat(compiled.root_render_func(compiled.new_context(context, shared=True)))  # type: ignore[attr-defined]
+        # (and its new_context would iterate that ChainMap once more for the globals' names)
+        jinja_context = new_context(env, compiled.name, compiled.blocks, context, True, _globals(compiled), None)
+        text = env.concat(compiled.root_render_func(jinja_context))  # type: ignore[attr-defined]
         messages = builder.split(text)
     except TemplateError as exc:
         raise TemplateError(f"template '{template}': {exc}") from None
