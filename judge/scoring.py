@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -93,6 +94,8 @@ def run_score(request: ScoreRequest) -> Counter[str]:
     # after an interrupt it is not closed, since closing waits for a model call still running in a
     # worker thread (the CLI exits at once instead).
     runner = asyncio.Runner()
+    collect = gc.get_threshold()
+    gc.set_threshold(max(collect[0], 10_000), *collect[1:])  # judgments are short-lived and acyclic
     try:
         runner.run(_run(request, judge, plan, counts))
     except KeyboardInterrupt:
@@ -101,6 +104,8 @@ def run_score(request: ScoreRequest) -> Counter[str]:
     except BaseException:
         runner.close()
         raise
+    finally:
+        gc.set_threshold(*collect)
     runner.close()
     if not request.quiet:
         from judge.cli import summary_line

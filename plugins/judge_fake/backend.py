@@ -33,6 +33,7 @@ class FakeBackend:
         thread_delay: float = 0.0,
         cacheable: bool = False,
         token_counts: dict[str, int] | None = None,
+        record: bool = True,
     ) -> None:
         self.responder = responder
         self.text = str(text)
@@ -43,6 +44,7 @@ class FakeBackend:
         )
         self.requests: list[Request] = []
         self.batches: list[int] = []
+        self._record = bool(record)  # tests read what was asked; a long CLI dry run keeps nothing
         self._cacheable = bool(cacheable) and responder is None
         self._token_counts = token_counts
 
@@ -59,8 +61,9 @@ class FakeBackend:
         return int(self._token_counts.get(text, 1))
 
     async def complete(self, requests: list[Request]) -> list[Completion]:
-        self.batches.append(len(requests))
-        self.requests.extend(requests)
+        if self._record:
+            self.batches.append(len(requests))
+            self.requests.extend(requests)
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.thread_delay:
