@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="judge",
         description="Judge model responses with rubrics and principles, on generative reward models.",
     )
-    parser.add_argument("--version", action="version", version=f"judge {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     score = commands.add_parser(
@@ -233,6 +233,14 @@ def _rubrics(args: argparse.Namespace) -> int:
         first = rubric.description.strip().splitlines()[0] if rubric.description.strip() else ""
         print(f"{name:24} {len(rubric.criteria)} criteria  {first}")
     return 0
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked: reading package metadata costs every --help 20 ms."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"judge {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
