@@ -23,16 +23,19 @@ tokenizer_config.json, chat_template.jinja; about 3 MB, from the folder that
 offline, so its prompts, rubrics and plugin entry points are installed):
 
     python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site .whl/*.whl . \\
-      && PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 python3 bench/gpu_principle.py --tokenizer .tok --breakdown --proposal
+      && PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 python3 bench/gpu_principle.py --tokenizer .tok --breakdown
 
-Measured that way on an H100 80GB host (16 cores), 2,048 verdicts on 539-596-token prompts:
-engine/raw 0.78 at batch 8, 0.58 at 32, 0.57 at 128, 0.55 at 256 with the transformers backend
-as it is; with `--proposal` (batched tokenization, the next batch prepared while the GPU runs)
-0.70 at 32, 0.77 at 128, 0.81 at 256, rewards unchanged.
+Measured that way on an H100 80GB host (16 cores), 2,048 verdicts on 539-596-token prompts,
+with the backend as it was then (prompts built one request at a time under the model's lock,
+answers read back row by row): engine/raw 0.78 at batch 8, 0.58 at 32, 0.57 at 128, 0.55 at
+256. A trial of what the backend now does (prompts tokenized in one call, a batch prepared
+outside the model's lock while the GPU runs the one before, answers read back in one transfer,
+two calls in flight) gave 0.70 at 32, 0.77 at 128, 0.81 at 256, rewards unchanged; the backend
+itself is still to be measured on a GPU.
 
 Here, on the CPU, with tiny numbers (what tests/bench runs):
 
-    .venv/bin/python bench/gpu_principle.py --items 32 --batches 8 --device cpu --layers 2 --prompt-tokens 96 --proposal
+    .venv/bin/python bench/gpu_principle.py --items 32 --batches 8 --device cpu --layers 2 --prompt-tokens 96 --breakdown
 """
 
 from __future__ import annotations
@@ -135,19 +138,22 @@ def raw_pass(model: Any, tokenizer: Any, prompts: list[str], batch: int, device:
 
 
 def breakdown(judge: Any, model: Any, items: list[Any], batch: int, device: str, sync: Any) -> None:
-    """Where one engine batch spends its time, and what a batched read-back would save.
+    """Where one engine batch spends its time, the backend's way against the ways it replaced.
 
-    Uses the transformers backend's internals (chat_prompt_ids, _left_padded) as they are today;
-    it is a diagnostic for the backend's authors, printed after the main numbers.
+    Uses the transformers backend's internals (chat_prompt_ids_batch, _device_inputs) as they
+    are today; it is a diagnostic for the backend's authors, printed after the main numbers.
+    On a GPU the backend prepares a batch while the model runs the one before, so what counts
+    is that preparation stays shorter than the forward pass.
     """
     import torch
 
-    from judge.tokens import chat_prompt_ids
-    from judge_transformers.backend import _left_padded
+    from judge.tokens import chat_prompt_ids, chat_prompt_ids_batch, encode_batch, render_chat, text_chat
+    from judge_transformers.backend import _device_inputs
 
     tokenizer = judge.backend._tokenizer()
     requests = [step.request for one in items[:batch] for step in judge.program._steps(one)]
-    ids = [tokenizer.encode(c, add_special_tokens=False)[0] for c in ("Yes", "No")]
+    candidates = {c: tokenizer.encode(c, add_special_tokens=False)[0] for c in ("Yes", "No")}
+    ids = list(candidates.values())
     timings: dict[str, float] = {}
 
     def timed(name: str, work: Any) -> Any:
@@ -158,96 +164,26 @@ def breakdown(judge: Any, model: Any, items: list[Any], batch: int, device: str,
         timings[name] = 1000 * (time.perf_counter() - started)
         return result
 
-    prompts = timed("chat template + tokenize, one request at a time", lambda: [chat_prompt_ids(tokenizer, r)[0] for r in requests])
-    texts = [tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in r.messages], tokenize=False,
-                                           add_generation_prompt=True) for r in requests]
-    timed("tokenize the batch at once (tokenizer(texts))", lambda: tokenizer(texts, add_special_tokens=False)["input_ids"])
-    encoded = timed("left-pad and copy to the device", lambda: {k: v.to(device) for k, v in _left_padded(prompts, tokenizer.pad_token_id).items()})
+    timed("chat template + tokenize, one request at a time (the backend before)",
+          lambda: [chat_prompt_ids(tokenizer, r) for r in requests])
+    prompts = [p for p, _ in timed("chat template + tokenize, batched (chat_prompt_ids_batch, the backend)",
+                                   lambda: chat_prompt_ids_batch(tokenizer, requests))]
+    texts = timed("  of which: the chat templates rendered", lambda: [render_chat(tokenizer, *text_chat(r)) for r in requests])
+    timed("  of which: one tokenizer(texts) call", lambda: encode_batch(tokenizer, texts))
+    inputs = timed("left-pad and copy to the device", lambda: _device_inputs(prompts, tokenizer.pad_token_id, device, candidates))
     with torch.inference_mode():
         logits = timed("forward pass (logits_to_keep=1) + log_softmax",
-                       lambda: torch.log_softmax(model(**encoded, logits_to_keep=1).logits[:, -1].float(), dim=-1))
+                       lambda: torch.log_softmax(model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                                       logits_to_keep=1).logits[:, -1].float(), dim=-1))
         generated = logits.argmax(dim=-1, keepdim=True)
-        timed("read back row by row (float() per candidate, .tolist() per row)",
-              lambda: [({c: float(logits[row][i]) for c, i in zip(("Yes", "No"), ids)}, generated[row].tolist())
+        timed("read back row by row (the backend before)",
+              lambda: [({c: float(logits[row][i]) for c, i in candidates.items()}, generated[row].tolist())
                        for row in range(len(requests))])
-        timed("read back at once (one .cpu().tolist() each)",
+        timed("read back at once (one .cpu().tolist() each, the backend)",
               lambda: (logits[:, ids].cpu().tolist(), generated.cpu().tolist()))
     print(f"    one batch of {len(requests)}, in ms:", flush=True)
     for name, ms in timings.items():
         print(f"      {ms:8.2f}  {name}", flush=True)
-
-
-def proposed_backend_class() -> Any:
-    """TransformersBackend with the two changes this bench suggests, to measure them before they
-    are made in judge_transformers/backend.py (`--proposal`):
-
-    1. prompts whose text cannot touch a special token are tokenized in one batched call (the
-       Rust tokenizer spreads a batch over the cores; one `encode` per request is serial, and was
-       the largest cost of a batch), the rest as before with `chat_prompt_ids`;
-    2. a batch is prepared (chat template, tokenization) outside the model's lock and the backend
-       declares max_concurrency=2, so the next batch is prepared while the GPU runs this one.
-    """
-    from judge.tokens import _encoding, candidate_token_ids, chat_prompt_ids, encode, render_chat, special_tokens
-    from judge.tokens import text_chat, too_long
-    from judge.backend import Completion
-    from judge_transformers.backend import TransformersBackend
-
-    class Proposed(TransformersBackend):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.capabilities = self.capabilities.model_copy(update={"max_concurrency": 2})
-
-        def _ensure_loaded(self) -> tuple[Any, Any]:
-            loaded = super()._ensure_loaded()
-            if self.capabilities.max_concurrency != 2:
-                self.capabilities = self.capabilities.model_copy(update={"max_concurrency": 2})
-            return loaded
-
-        def complete_sync(self, requests: list[Any]) -> list[Any]:
-            model, tokenizer = self._ensure_loaded()
-            groups: dict[tuple[Any, tuple[str, ...]], list[int]] = {}
-            for index, request in enumerate(requests):
-                groups.setdefault((request.sampling, request.candidates), []).append(index)
-            results: list[Any] = [None] * len(requests)
-            for (sampling, candidates), indices in groups.items():
-                answers = self._generate(model, tokenizer, [requests[i] for i in indices], sampling, candidates)
-                for i, answer in zip(indices, answers):
-                    results[i] = answer
-            return results
-
-        def _generate(self, model: Any, tokenizer: Any, requests: list[Any], sampling: Any, candidates: tuple[str, ...]) -> list[Any]:
-            candidate_ids, problem = candidate_token_ids(lambda c: encode(tokenizer, c), candidates)
-            if problem:
-                return [Completion(error=problem) for _ in requests]
-            specials = special_tokens(tokenizer)
-            texts: dict[int, str] = {}
-            for index, request in enumerate(requests):
-                messages, continuing = text_chat(request)
-                if not any(specials.touches(m["role"]) or specials.touches(m["content"]) for m in messages):
-                    try:
-                        texts[index] = render_chat(tokenizer, messages, continuing)
-                    except Exception:  # chat_prompt_ids below names the problem
-                        pass
-            with _encoding:
-                batch = tokenizer(list(texts.values()), add_special_tokens=False)["input_ids"] if texts else []
-            ids_of = dict(zip(texts, batch))
-            context = self.capabilities.context_length
-            results: list[Any] = []
-            prompts: list[list[int]] = []
-            for index, request in enumerate(requests):
-                ids, problem = (list(ids_of[index]), None) if index in ids_of else chat_prompt_ids(tokenizer, request)
-                if problem:
-                    results.append(Completion(error=problem))
-                elif context is not None and len(ids) + sampling.max_tokens > context:
-                    results.append(too_long(len(ids), sampling.max_tokens, context))
-                else:
-                    results.append(None)
-                    prompts.append(ids)
-            with self._run_lock:
-                answers = iter(self._run(model, tokenizer, prompts, sampling, candidate_ids) if prompts else [])
-            return [result if result is not None else next(answers) for result in results]
-
-    return Proposed
 
 
 def paired(engine: Any, reference: Any, repeats: int, sync: Any) -> tuple[float, float]:
@@ -279,8 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-tokens", type=int, default=578, help="chat-templated prompt length (default 578)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds per batch size; the median is shown")
     parser.add_argument("--breakdown", action="store_true", help="also time the parts of one engine batch")
-    parser.add_argument("--proposal", action="store_true",
-                        help="also measure the transformers backend with the changes this bench suggests (see proposed_backend_class)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     dtype = args.dtype or ("float32" if args.device == "cpu" else "bfloat16")
@@ -321,17 +255,6 @@ def main(argv: list[str] | None = None) -> int:
               f"engine/raw {ratio:4.2f}{note}   ({mean_tokens:.0f}-token prompts)", flush=True)
         rows.append({"batch": batch, "engine_per_s": args.items / engine_s, "raw_per_s": args.items / raw_s,
                      "ratio": ratio, "prompt_tokens": mean_tokens, "device": gpu, "dtype": dtype})
-        if args.proposal:
-            proposed = proposed_backend_class()(str(folder), dtype=dtype, device=args.device, batch_size=batch)
-            trial = Judge(rubric, mode="principle", backend=proposed)
-            trial.score(items[: 2 * batch])
-            check = trial.score(items[:batch])
-            same = all(abs(a.reward - b.reward) < 1e-6 for a, b in zip(check, judge.score(items[:batch])))
-            proposal_s, raw_s = paired(lambda: trial.score(items), lambda: raw_pass(model, tokenizer, prompts, batch, args.device, ids),
-                                       args.repeats, sync)
-            print(f"    proposal: engine {args.items / proposal_s:9.1f} items/s   raw {args.items / raw_s:9.1f} items/s   "
-                  f"engine/raw {raw_s / proposal_s:4.2f}   (same rewards as the backend today: {same})", flush=True)
-            rows[-1] |= {"proposal_per_s": args.items / proposal_s, "proposal_ratio": raw_s / proposal_s, "proposal_same": same}
         if args.breakdown:
             try:
                 breakdown(judge, model, items, batch, args.device, sync)

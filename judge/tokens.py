@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,26 +118,73 @@ def render_chat(tokenizer: Any, messages: list[dict[str, Any]], continuing: bool
     return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
 
+@dataclass(frozen=True)
+class _Rendered:
+    """One request's chat rendered by the model's template, before tokenization."""
+
+    text: str
+    messages: list[dict[str, Any]]
+    continuing: bool
+    whole: bool  # no message text can touch a special token: `text` may be tokenized whole
+
+
+def _render(tokenizer: Any, request: Request, specials: Specials) -> _Rendered | str:
+    """The request's chat through the template, or the reason its prompt cannot be built."""
+    messages, continuing = text_chat(request)
+    for message in messages:
+        if specials.touches(message["role"]):
+            return f"message role {message['role']!r} contains a special token of the model's tokenizer"
+    try:
+        text = render_chat(tokenizer, messages, continuing)
+    except Exception as exc:  # a template's own raise_exception(), a bad role order: this item only
+        return f"the model's chat template refused this chat: {_one_line(exc)}"
+    return _Rendered(text, messages, continuing, not any(specials.touches(m["content"]) for m in messages))
+
+
+def _finish(tokenizer: Any, rendered: _Rendered | str, specials: Specials) -> tuple[list[int], str | None]:
+    """Ids for a request whose text may hold special-token strings (or its reason, if it failed)."""
+    if isinstance(rendered, str):
+        return [], rendered
+    return plain_content_ids(tokenizer, rendered.messages, rendered.continuing, rendered.text, specials)
+
+
 def chat_prompt_ids(tokenizer: Any, request: Request) -> tuple[list[int], str | None]:
     """The request's chat as prompt ids in which no item text is a special token.
 
     Returns (ids, None), or ([], reason) when the prompt cannot be built safely (a role holding
     a special-token string, or a template that rewrites message text holding one).
     """
-    messages, continuing = text_chat(request)
     specials = special_tokens(tokenizer)
-    for message in messages:
-        if specials.touches(message["role"]):
-            return [], f"message role {message['role']!r} contains a special token of the model's tokenizer"
-    try:
-        text = render_chat(tokenizer, messages, continuing)
-    except Exception as exc:  # a template's own raise_exception(), a bad role order: this item only
-        return [], f"the model's chat template refused this chat: {_one_line(exc)}"
-    if not any(specials.touches(m["content"]) for m in messages):
+    rendered = _render(tokenizer, request, specials)
+    if isinstance(rendered, _Rendered) and rendered.whole:
         # Nothing in the items can match a special token: the template's text tokenized whole
         # is exactly what apply_chat_template(tokenize=True) gives.
-        return encode(tokenizer, text), None
-    return plain_content_ids(tokenizer, messages, continuing, text, specials)
+        return encode(tokenizer, rendered.text), None
+    return _finish(tokenizer, rendered, specials)
+
+
+def chat_prompt_ids_batch(tokenizer: Any, requests: Sequence[Request]) -> list[tuple[list[int], str | None]]:
+    """`chat_prompt_ids` of each request (the same ids), tokenizing in one call every prompt
+    whose text cannot touch a special token.
+
+    One `encode` per request is serial and was the largest cost of a backend's batch (189 ms of
+    a 128-request batch on an H100 host, against 20 ms for one call: a fast tokenizer spreads a
+    batch over the cores). Requests whose text could touch a special token still take the safe
+    path, one at a time.
+    """
+    specials = special_tokens(tokenizer)
+    rendered = [_render(tokenizer, request, specials) for request in requests]
+    texts = {i: one.text for i, one in enumerate(rendered) if isinstance(one, _Rendered) and one.whole}
+    ids_of = dict(zip(texts, encode_batch(tokenizer, list(texts.values()))))
+    return [(ids_of[i], None) if i in ids_of else _finish(tokenizer, one, specials) for i, one in enumerate(rendered)]
+
+
+def encode_batch(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    """Each text's ids in one tokenizer call, no special tokens added (`encode` of each, at once)."""
+    if not texts:
+        return []
+    with _encoding:
+        return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
 def plain_content_ids(
