@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -117,9 +118,12 @@ class Resumed:
     setups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def compact_for_resume(plan: OutputPlan) -> Resumed:
+def compact_for_resume(plan: OutputPlan, accept: Callable[[Resumed], None] | None = None) -> Resumed:
     """Keep each id once, drop a line cut short by a kill or a full disk, and drop `error` judgments
-    so those items run again. Call it only while holding the output's lock."""
+    so those items run again. Call it only while holding the output's lock.
+
+    `accept` sees what the file holds before anything is rewritten, and may refuse (raise): a
+    refused resume leaves the file exactly as it was."""
     resumed = Resumed()
     if not plan.resume or not plan.exists:
         return resumed
@@ -140,6 +144,8 @@ def compact_for_resume(plan: OutputPlan) -> Resumed:
             setup = record.get("setup")
             if isinstance(setup, dict):
                 resumed.setups.setdefault(json.dumps(setup, sort_keys=True), setup)
+    if accept is not None:
+        accept(resumed)
     _replace_atomically(target, "".join(kept.values()))
     resumed.done = set(kept)
     return resumed

@@ -96,17 +96,17 @@ def run_score(request: ScoreRequest) -> Counter[str]:
     runner = asyncio.Runner()
     collect = gc.get_threshold()
     gc.set_threshold(max(collect[0], 10_000), *collect[1:])  # judgments are short-lived and acyclic
+    interrupted = False
     try:
         runner.run(_run(request, judge, plan, counts))
     except KeyboardInterrupt:
+        interrupted = True
         where = "" if plan.to_stdout else f" to {request.output}"
         raise Interrupted(f"{counts['written']} judgments written{where}; run again with --resume to continue") from None
-    except BaseException:
-        runner.close()
-        raise
     finally:
         gc.set_threshold(*collect)
-    runner.close()
+        if not interrupted:
+            runner.close()
     if not request.quiet:
         from judge.cli import summary_line
 
@@ -118,8 +118,7 @@ async def _run(request: ScoreRequest, judge: Judge, plan: OutputPlan, counts: Co
     try:
         await judge.prepare()  # the model is loaded or the server reached; nothing written yet
         with OutputLock(plan):
-            resumed = compact_for_resume(plan)
-            check_same_setup(resumed, judge.setup, request.output)
+            resumed = compact_for_resume(plan, lambda found: check_same_setup(found, judge.setup, request.output))
             rows: Iterator[Row] = read_rows(request.input)
             if request.limit is not None:
                 rows = islice(rows, request.limit)

@@ -205,6 +205,8 @@ def test_17_resume_with_another_rubric_or_mode_is_refused(judge_cli, tmp_path):
     out = tmp_path / "out.jsonl"
     base = ["score", "-b", "fake", POINTWISE, "-o", str(out)]
     assert run(judge_cli, *base, "-r", "helpfulness", "--limit", "2").returncode == 0
+    with out.open("a") as handle:  # an error line, which a resume would drop: a refused one must not
+        handle.write('{"id": "pw-3", "status": "error", "mode": "pointwise", "error": "boom"}\n')
     before = out.read_bytes()
     for other in (["-r", "factuality"], ["-r", "helpfulness", "--mode", "principle"]):
         line = one_line_error(run(judge_cli, *base, *other, "--resume"))
