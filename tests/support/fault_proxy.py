@@ -11,17 +11,21 @@ check that every endpoint was hit by faults and that no request was sent twice w
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Callable
 
 import httpx
 
+from support.loopback import LoopbackServer, read_request
+
 Plan = Callable[[int, str, bytes], str]
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
+    kind = "fault proxy"
+
     def __init__(self, upstream: str, plan: Plan, stall_seconds: float = 5.0) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
         self.plan = plan
         self.stall_seconds = stall_seconds
@@ -30,51 +34,21 @@ class FaultProxy:
         self.fates: Counter[str] = Counter()
         self.fates_by_path: dict[str, Counter[str]] = {}
         self.forwarded: Counter[bytes] = Counter()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fault proxy did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    async def _shutdown(self) -> None:
-        """Cancel connections still held open (stalls), so nothing is left pending."""
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._client.aclose()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    def _on_start(self) -> None:
         self._client = httpx.AsyncClient(timeout=120)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
+
+    async def _on_stop(self) -> None:
+        await self._client.aclose()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                method, path, headers, body = await read_request(reader)
                 self.attempts += 1
                 self.per_path[path] += 1
                 fate = self.plan(self.per_path[path], path, body)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from support.loopback import LoopbackServer, read_request
+
 MODEL = "toy"
 
 
@@ -86,55 +88,24 @@ def default_route(method: str, path: str, body: bytes) -> Action:
     return Answer(404, {"error": "no such route"})
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
+    kind = "hostile server"
+
     def __init__(self, route: Route | None = None) -> None:
+        super().__init__()
         self.route = route
         self.requests: Counter[str] = Counter()  # "METHOD path" -> how many came in
         self.hung_up = threading.Event()  # a client closed a connection we were still holding
         self.holding = threading.Event()  # we are holding a request (Hang or Trickle)
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> HostileServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("hostile server did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    async def _shutdown(self) -> None:
-        self._server.close()
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                method, path, headers, body = await read_request(reader)
                 self.requests[f"{method} {path}"] += 1
                 action = (self.route(method, path, body) if self.route else None) or default_route(method, path, body)
                 if not await self._act(action, reader, writer):
