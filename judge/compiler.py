@@ -17,6 +17,7 @@ from judge.backend import Completion, Request, SamplingParams
 from judge.errors import BackendError, JudgeError
 from judge.formats import FormatPack
 from judge.models import Item, Judgment, Message, RawOutput, Status, Usage, Verdict, content_text
+from judge.pairwise import check_count, in_item_order, orders, unique_best
 from judge.parsing import ParseSpec, Parsed
 from judge.plugins import Registry
 from judge.rubric import Criterion, Rubric
@@ -47,6 +48,7 @@ class _Step:
     criterion: Criterion | None
     response: int
     swapped: bool = False
+    order: tuple[int, ...] = ()  # pairwise: the item's index of the response shown at each position
 
 
 class Program:
@@ -62,6 +64,8 @@ class Program:
             raise JudgeError(f"format pack '{self.pack.name}' has no template for mode '{options.mode}'")
         if options.mode not in self.pack.parsers:
             raise JudgeError(f"format pack '{self.pack.name}' names no parser for mode '{options.mode}'")
+        if options.mode == "pairwise" and len(self.pack.labels) < 2:
+            raise JudgeError(f"format pack '{self.pack.name}' has {len(self.pack.labels)} label(s); pairwise mode needs at least 2")
         self.parser = registry.get("parsers", self.pack.parsers[options.mode])
         self.binary_parser = registry.get("parsers", self.pack.parsers.get("principle", "yes_no"))
         self.aggregate = registry.get("aggregators", options.aggregator)
@@ -92,7 +96,12 @@ class Program:
     def probability_candidates(self) -> list[tuple[str, tuple[str, ...]]]:
         """The answers whose exact probabilities decide verdicts, each with what asks for them."""
         if self.mode == "pairwise":
-            return [("pairwise mode's labels", tuple(self.pack.labels[:2]))] if self.use_probabilities else []
+            if not self.use_probabilities:
+                return []
+            labels = self.pack.labels  # an item of N responses reads labels[:N]
+            return [("pairwise mode's labels", tuple(labels[:2]))] + [
+                (f"pairwise mode's labels for {count} responses", tuple(labels[:count])) for count in range(3, len(labels) + 1)
+            ]
         found: list[tuple[str, tuple[str, ...]]] = []
         for criterion in self.rubric.criteria:
             if self.mode == "principle" or criterion.binary:
@@ -107,12 +116,9 @@ class Program:
     def _steps(self, item: Item) -> list[_Step]:
         check_prompt(item)
         if self.mode == "pairwise":
-            if len(item.responses) != 2:
-                raise JudgeError(f"pairwise mode needs exactly 2 responses, item has {len(item.responses)}")
-            steps = [self._pair_step(item, swapped=False)]
-            if self.options.both_orders:
-                steps.append(self._pair_step(item, swapped=True))
-            return steps
+            check_count(len(item.responses), self.pack)
+            shown = orders(len(item.responses), self.options.both_orders)
+            return [self._pair_step(item, order, swapped=index > 0) for index, order in enumerate(shown)]
         return [
             self._criterion_step(item, index, criterion)
             for index in range(len(item.responses))
@@ -173,22 +179,21 @@ class Program:
         name = f"{criterion.id}" if len(item.responses) == 1 else f"{criterion.id}@{index}"
         return _Step(name, request, spec, criterion, index)
 
-    def _pair_step(self, item: Item, swapped: bool) -> _Step:
-        first, second = (1, 0) if swapped else (0, 1)
-        variables = self._variables(item) | {
-            "response_a": item.responses[first],
-            "response_b": item.responses[second],
-        }
+    def _pair_step(self, item: Item, order: tuple[int, ...], swapped: bool) -> _Step:
+        shown = [item.responses[index] for index in order]
+        variables = self._variables(item) | {"responses": shown}
+        if len(shown) == 2:  # a two-way template names them; with more, only `responses` exists
+            variables |= {"response_a": shown[0], "response_b": shown[1]}
         messages = render_messages(self.pack.template_dirs, self.pack.templates["pairwise"], variables)
         self._check_nothing_dropped(item, list(item.responses), messages, self.pack.templates["pairwise"])
-        candidates = tuple(self.pack.labels[:2])
+        candidates = tuple(self.pack.labels[: len(shown)])
         spec = ParseSpec(kind="choice", candidates=candidates, use_probabilities=self.use_probabilities)
         request = Request.model_construct(
             messages=tuple(messages),
             sampling=self._sampling("pairwise"),
             candidates=candidates if self.use_probabilities else (),
         )
-        return _Step("pairwise-swapped" if swapped else "pairwise", request, spec, None, 0, swapped)
+        return _Step("pairwise-swapped" if swapped else "pairwise", request, spec, None, 0, swapped, order)
 
     def _check_nothing_dropped(self, item: Item, responses: list[Any], messages: list[Message], template: str) -> None:
         """An image (or any non-text part) the template does not pass on would be judged unseen."""
@@ -256,17 +261,17 @@ class Program:
         return self._judgment(item, status, raw=raw, usage=usage, started=started, verdicts=verdicts, scores=scores, reward=reward)
 
     def _judge_pair(self, item, steps, parsed, raw, usage, started) -> Judgment:  # type: ignore[no-untyped-def]
+        """`scores`: P(each response is the best), in the item's order, averaged over the orders judged;
+        `preferred`: the strictly best one (None on a tie). Each verdict's score is P(response 0 wins)."""
         labels = steps[0].spec.candidates
         verdicts: list[Verdict] = []
         preferences: list[list[float] | None] = []
         for step, answer in zip(steps, parsed):
             probs = None
             if answer.probabilities is not None:
-                probs = [answer.probabilities[labels[0]], answer.probabilities[labels[1]]]
+                probs = in_item_order([answer.probabilities[label] for label in labels], step.order)
             elif answer.choice is not None:
-                probs = [1.0, 0.0] if answer.choice == labels[0] else [0.0, 1.0]
-            if probs is not None and step.swapped:
-                probs = probs[::-1]
+                probs = in_item_order([1.0 if label == answer.choice else 0.0 for label in labels], step.order)
             preferences.append(probs)
             verdicts.append(
                 Verdict(
@@ -280,12 +285,11 @@ class Program:
             )
         if any(p is None for p in preferences):
             return self._judgment(item, Status.unparsed, raw=raw, usage=usage, started=started, verdicts=verdicts)
-        mean = [sum(p[i] for p in preferences) / len(preferences) for i in range(2)]  # type: ignore[index]
-        preferred = None if mean[0] == mean[1] else (0 if mean[0] > mean[1] else 1)
+        mean = [sum(p[i] for p in preferences) / len(preferences) for i in range(len(labels))]  # type: ignore[index]
         judgment = self._judgment(item, Status.ok, raw=raw, usage=usage, started=started, verdicts=verdicts,
-                                  scores=mean, preferred=preferred)
+                                  scores=mean, preferred=unique_best(mean))
         if len(preferences) == 2:
-            firsts = [None if p[0] == p[1] else 0 if p[0] > p[1] else 1 for p in preferences]  # type: ignore[index]
+            firsts = [unique_best(p) for p in preferences]  # type: ignore[arg-type]
             judgment.metadata["position_consistent"] = firsts[0] == firsts[1]
         return judgment
 

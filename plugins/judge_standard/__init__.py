@@ -11,7 +11,7 @@ from judge.formats import FormatPack
 from judge.hookspecs import hookimpl
 from judge.templates import shipped_prompts_dir
 from judge_standard.aggregators import weighted_mean
-from judge_standard.parsers import parse_choice, parse_score, parse_yes_no
+from judge_standard.parsers import parse_choice, parse_rewardbench, parse_score, parse_yes_no
 
 
 @hookimpl
@@ -25,6 +25,22 @@ def register_format_packs(register: Callable[..., None]) -> None:
             parsers={"pointwise": "score", "pairwise": "choice", "principle": "yes_no"},
         )
     )
+    register(
+        FormatPack(
+            name="rewardbench",
+            description=(
+                "RewardBench's generative-judge prompt, byte for byte (pairwise mode only): 2 responses get "
+                "RewardBench 1's MT-Bench pair prompt without the tie option, 4 get RewardBench 2's best-of-4 "
+                "prompt; the verdict is the first [[A]]/[[B]](/[[C]]/[[D]]) in the reply, read from the text "
+                "(--protocol rewardbench sets --score-from text: the probability of 'A' is not its verdict)"
+            ),
+            template_dirs=(shipped_prompts_dir() / "rewardbench",),
+            templates={"pairwise": "pairwise.j2"},
+            parsers={"pairwise": "rewardbench"},
+            labels=("A", "B", "C", "D"),
+            max_tokens={"pairwise": 2048},
+        )
+    )
 
 
 @hookimpl
@@ -32,6 +48,7 @@ def register_parsers(register: Callable[..., None]) -> None:
     register("score", parse_score, "an integer on the criterion's scale, or its expectation under the digit probabilities")
     register("choice", parse_choice, "a response label (A/B), from probabilities or from the text")
     register("yes_no", parse_yes_no, "P(Yes) renormalised over Yes/No, or Yes/No read from the text")
+    register("rewardbench", parse_rewardbench, "RewardBench's rule: the first of [[A]], [[B]], ... in the text, in label order")
 
 
 @hookimpl

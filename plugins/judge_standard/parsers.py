@@ -88,3 +88,20 @@ def parse_yes_no(completion: Completion, spec: ParseSpec) -> Parsed:
     if match is None:
         return Parsed(status=Status.unparsed, reason=f"the text does not start with {yes} or {no}")
     return Parsed(status=Status.ok, value=1.0 if match.group(1).lower() == yes.lower() else 0.0)
+
+
+def parse_rewardbench(completion: Completion, spec: ParseSpec) -> Parsed:
+    """RewardBench's `process_judgement`: the first of [[A]], [[B]], ... (in label order) anywhere in the text.
+
+    The rule of rewardbench/generative.py (2 labels) and generative_v2.py (4 labels) at
+    allenai/reward-bench 05a9005, applied to the whole reply as the model wrote it (reasoning
+    included, nothing stripped). It reads the text even when probabilities were asked for: the
+    probability of "A" before the explanation the prompt asks for is not that protocol's verdict.
+    """
+    text = completion.texts[0] if completion.texts else ""
+    for label in spec.candidates:
+        if f"[[{label}]]" in text:
+            return Parsed(status=Status.ok, choice=label)
+    marks = [f"[[{label}]]" for label in spec.candidates]
+    listed = marks[0] if len(marks) == 1 else f"{', '.join(marks[:-1])} or {marks[-1]}"
+    return Parsed(status=Status.unparsed, reason=f"no {listed} in the text")

@@ -275,3 +275,102 @@ def test_scale_points_that_are_not_one_token_are_refused_naming_the_criterion():
     # read from text, a two-token point is fine; and a backend that cannot tell is not refused
     Judge(ten, backend=FakeBackend(token_counts={"10": 2}), score_from="text").score([ITEM])
     Judge(ten, backend=FakeBackend()).score([ITEM])
+
+
+# -- pairwise mode over N responses (best of N, 2 <= N <= the pack's labels) -----------------------
+
+def three_label_registry(folder, template: str | None = None):
+    """A registry with pack 'abc': labels A, B, C and a template that lists `responses` in the order shown."""
+    from judge import hookimpl
+    from judge.formats import FormatPack
+    from judge.plugins import Registry
+    from judge.templates import shipped_prompts_dir
+
+    (folder / "pairwise.j2").write_text(template or (
+        "{{ turn('user') }}\n{% for r in responses %}[{{ labels[loop.index0] }}] {{ r }}\n{% endfor %}"), encoding="utf-8")
+
+    class ThreeLabels:
+        @staticmethod
+        @hookimpl
+        def register_format_packs(register):
+            register(FormatPack(name="abc", template_dirs=(folder, shipped_prompts_dir() / "default"),
+                                templates={"pairwise": "pairwise.j2"}, parsers={"pairwise": "choice"}, labels=("A", "B", "C")))
+
+    registry = Registry()
+    registry.register_module(ThreeLabels(), name="three-labels")
+    return registry
+
+
+def shown_order(request: Request) -> list[str]:
+    return [line.split("] ", 1)[1] for line in str(request.messages[-1].content).splitlines()]
+
+
+def test_pairwise_picks_the_best_of_three_from_probabilities(tmp_path):
+    fake = FakeBackend(lambda r: Completion(texts=["B"], candidate_logprobs=logprobs(A=0.2, B=0.5, C=0.3)))
+    item = Item(id="n", prompt="q", responses=["one", "two", "three"])
+    [judgment] = Judge(RUBRIC, mode="pairwise", format_pack="abc", backend=fake, registry=three_label_registry(tmp_path)).score([item])
+    [request] = fake.requests
+    assert request.candidates == ("A", "B", "C")
+    assert shown_order(request) == ["one", "two", "three"]
+    assert judgment.scores == [pytest.approx(0.2), pytest.approx(0.5), pytest.approx(0.3)]
+    assert judgment.preferred == 1
+    assert judgment.verdicts[0].score == pytest.approx(0.2)  # P(response 0 wins)
+
+
+def test_both_orders_with_three_responses_shows_the_reversed_order_and_maps_it_back(tmp_path):
+    def by_content(request: Request) -> str:  # a fair judge: names the label of "two", wherever it is shown
+        return "ABC"[shown_order(request).index("two")]
+
+    registry = three_label_registry(tmp_path)
+    item = Item(id="n", prompt="q", responses=["one", "two", "three"])
+    fake = FakeBackend(by_content, exact_candidates=False)
+    [fair] = Judge(RUBRIC, mode="pairwise", format_pack="abc", both_orders=True, backend=fake, registry=registry).score([item])
+    assert [shown_order(r) for r in fake.requests] == [["one", "two", "three"], ["three", "two", "one"]]
+    assert [v.step for v in fair.verdicts] == ["pairwise", "pairwise-swapped"]
+    assert fair.scores == [0.0, 1.0, 0.0] and fair.preferred == 1 and fair.metadata["position_consistent"] is True
+
+    # Always "A": response 0 first time, response 2 reversed -> mean [0.5, 0, 0.5], a tie, inconsistent.
+    biased = FakeBackend(lambda r: "A", exact_candidates=False)
+    [judgment] = Judge(RUBRIC, mode="pairwise", format_pack="abc", both_orders=True, backend=biased, registry=registry).score([item])
+    assert judgment.scores == [0.5, 0.0, 0.5]
+    assert judgment.preferred is None and judgment.metadata["position_consistent"] is False
+    assert [v.score for v in judgment.verdicts] == [1.0, 0.0]  # P(response 0 wins) in each order, mapped back
+
+
+def test_a_two_response_item_reads_two_labels_of_a_larger_pack(tmp_path):
+    fake = FakeBackend(lambda r: Completion(texts=["A"], candidate_logprobs=logprobs(A=0.6, B=0.4, C=0.0)))
+    item = Item(id="p", prompt="q", responses=["one", "two"])
+    [judgment] = Judge(RUBRIC, mode="pairwise", format_pack="abc", backend=fake, registry=three_label_registry(tmp_path)).score([item])
+    assert fake.requests[0].candidates == ("A", "B")
+    assert judgment.scores == [pytest.approx(0.6), pytest.approx(0.4)] and judgment.preferred == 0
+
+
+def test_more_responses_than_labels_is_an_error_naming_the_numbers(tmp_path):
+    item = Item(id="n", prompt="q", responses=["a", "b", "c", "d"])
+    fake = FakeBackend()
+    [judgment] = Judge(RUBRIC, mode="pairwise", format_pack="abc", backend=fake, registry=three_label_registry(tmp_path)).score([item])
+    assert judgment.status is Status.error
+    assert judgment.error == "pairwise mode needs 2 to 3 responses with format pack 'abc' (one per label: A, B, C), item has 4"
+    [default] = Judge(RUBRIC, mode="pairwise", backend=fake).score([item])
+    assert default.error == "pairwise mode needs exactly 2 responses, item has 4"
+    assert fake.requests == []
+
+
+def test_a_two_way_template_given_three_responses_fails_instead_of_dropping_one(tmp_path):
+    registry = three_label_registry(tmp_path, "{{ turn('user') }}\n{{ response_a }} vs {{ response_b }}")
+    item = Item(id="n", prompt="q", responses=["a", "b", "c"])
+    [judgment] = Judge(RUBRIC, mode="pairwise", format_pack="abc", backend=FakeBackend(), registry=registry).score([item])
+    assert judgment.status is Status.error and "'response_a' is undefined" in judgment.error
+
+
+def test_probability_candidates_list_the_label_sets_in_use(tmp_path):
+    from judge.compiler import CompileOptions, compile_program
+
+    registry = three_label_registry(tmp_path).load()
+    default = compile_program(RUBRIC, CompileOptions(mode="pairwise"), registry, exact_candidates=True)
+    assert default.probability_candidates() == [("pairwise mode's labels", ("A", "B"))]
+    larger = compile_program(RUBRIC, CompileOptions(mode="pairwise", format_pack="abc"), registry, exact_candidates=True)
+    assert larger.probability_candidates() == [("pairwise mode's labels", ("A", "B")),
+                                               ("pairwise mode's labels for 3 responses", ("A", "B", "C"))]
+    text = compile_program(RUBRIC, CompileOptions(mode="pairwise", format_pack="abc", score_from="text"), registry, exact_candidates=True)
+    assert text.probability_candidates() == []
