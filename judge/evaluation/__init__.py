@@ -1,0 +1,1 @@
+"""`judge eval`: measure a judge against human preferences, from judgments files alone."""
