@@ -51,31 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     score.add_argument("input", help="JSONL (or .json array) file of items; '-' reads stdin")
-    what = score.add_argument_group("what to judge by")
-    what.add_argument("-r", "--rubric", help="a rubric file (.yaml) or the name of a shipped rubric, e.g. helpfulness (see `judge rubrics`)")
-    what.add_argument("-p", "--principle", action="append", default=[], metavar="TEXT",
-                      help="a binary principle, instead of a rubric; repeat for several (implies --mode principle)")
-    what.add_argument("-m", "--mode", choices=["pointwise", "pairwise", "principle"],
-                      help="pointwise: score each criterion, weighted total; pairwise: which of two responses is better; "
-                      "principle: reward = P(Yes) that the response satisfies each principle (default: pointwise, or principle with -p)")
-    what.add_argument("--both-orders", action="store_true", help="pairwise: judge A/B and B/A and report position consistency")
-    what.add_argument("--score-from", choices=["auto", "probabilities", "text"], default="auto",
-                      help="read scores from exact token probabilities or from the model's text (default auto: probabilities when the backend gives them)")
-    what.add_argument("--format-pack", default="default", help="templates and parsers for a particular judge model (default: default)")
-    what.add_argument("--aggregator", default="weighted_mean", help="how criteria combine into a score (default: weighted_mean)")
-
-    model = score.add_argument_group("model")
-    model.add_argument("-b", "--backend", help="backend plugin: transformers (default, the embedded model), vllm, openai, fake; see `judge plugins`; PLUGIN:NAME picks one plugin's backend when two register the same name")
-    model.add_argument("--model", help="model for the backend: a local folder or .gguf file for transformers (default: embedded SmolLM2-135M-Instruct)")
-    model.add_argument("--base-url", action="append", default=[], metavar="URL",
-                       help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1; repeat for several (the least busy is used)")
-    model.add_argument("--no-cache", action="store_true",
-                       help="do not read or write the cache of model calls (default: greedy calls are cached under ~/.cache/judge)")
-    model.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="backend option, repeatable, e.g. -O batch_size=16 -O dtype=bfloat16")
-    model.add_argument("--max-tokens", type=_positive, help="tokens to generate per verdict (default: per mode, from the format pack)")
-    model.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)")
-    model.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0)")
+    model = add_judging_options(score)
     model.add_argument("--seed", type=int, help="sampling seed, for reproducible sampled judgments")
 
     out = score.add_argument_group("output")
@@ -93,9 +69,43 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plugins.set_defaults(run=_plugins)
 
+    from judge.evaluation.command import add_eval_parser
+
+    add_eval_parser(commands, add_judging_options, _positive)
+
     rubrics = commands.add_parser("rubrics", help="list the shipped rubrics", description="List the rubrics shipped with judge.")
     rubrics.set_defaults(run=_rubrics)
     return parser
+
+
+def add_judging_options(parser: argparse.ArgumentParser) -> Any:
+    """What to judge by and the model: the options `judge score` and `judge eval` share."""
+    what = parser.add_argument_group("what to judge by")
+    what.add_argument("-r", "--rubric", help="a rubric file (.yaml) or the name of a shipped rubric, e.g. helpfulness (see `judge rubrics`)")
+    what.add_argument("-p", "--principle", action="append", default=[], metavar="TEXT",
+                      help="a binary principle, instead of a rubric; repeat for several (implies --mode principle)")
+    what.add_argument("-m", "--mode", choices=["pointwise", "pairwise", "principle"],
+                      help="pointwise: score each criterion, weighted total; pairwise: which of two responses is better; "
+                      "principle: reward = P(Yes) that the response satisfies each principle (default: pointwise, or principle with -p)")
+    what.add_argument("--both-orders", action="store_true", help="pairwise: judge A/B and B/A and report position consistency")
+    what.add_argument("--score-from", choices=["auto", "probabilities", "text"], default="auto",
+                      help="read scores from exact token probabilities or from the model's text (default auto: probabilities when the backend gives them)")
+    what.add_argument("--format-pack", default="default", help="templates and parsers for a particular judge model (default: default)")
+    what.add_argument("--aggregator", default="weighted_mean", help="how criteria combine into a score (default: weighted_mean)")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("-b", "--backend", help="backend plugin: transformers (default, the embedded model), vllm, openai, fake; see `judge plugins`; PLUGIN:NAME picks one plugin's backend when two register the same name")
+    model.add_argument("--model", help="model for the backend: a local folder or .gguf file for transformers (default: embedded SmolLM2-135M-Instruct)")
+    model.add_argument("--base-url", action="append", default=[], metavar="URL",
+                       help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1; repeat for several (the least busy is used)")
+    model.add_argument("--no-cache", action="store_true",
+                       help="do not read or write the cache of model calls (default: greedy calls are cached under ~/.cache/judge)")
+    model.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="backend option, repeatable, e.g. -O batch_size=16 -O dtype=bfloat16")
+    model.add_argument("--max-tokens", type=_positive, help="tokens to generate per verdict (default: per mode, from the format pack)")
+    model.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)")
+    model.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0)")
+    return model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,14 +148,22 @@ def _exit_now_if_threads_linger(code: int) -> None:
 def _score(args: argparse.Namespace) -> int:
     import os
 
-    from judge.scoring import ScoreRequest, run_score
+    from judge.scoring import run_score
 
     if args.verbose:
         os.environ["JUDGE_VERBOSE"] = "1"
 
-    request = ScoreRequest(
-        input=args.input,
-        output=args.output,
+    request = judging_request(args, input=args.input, output=args.output, seed=args.seed, resume=args.resume,
+                              overwrite=args.overwrite, limit=args.limit, quiet=args.quiet)
+    summary = run_score(request)
+    return 1 if summary.get("error", 0) else 0
+
+
+def judging_request(args: argparse.Namespace, **fields: Any) -> Any:
+    """A ScoreRequest from the shared judging options (see add_judging_options) plus `fields`."""
+    from judge.scoring import ScoreRequest
+
+    shared = dict(
         rubric=args.rubric,
         principles=args.principle,
         mode=args.mode,
@@ -161,14 +179,8 @@ def _score(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         top_p=args.top_p,
-        seed=args.seed,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        limit=args.limit,
-        quiet=args.quiet,
     )
-    summary = run_score(request)
-    return 1 if summary.get("error", 0) else 0
+    return ScoreRequest(**(shared | fields))
 
 
 def _positive(value: str) -> int:

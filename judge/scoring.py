@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
@@ -66,7 +67,7 @@ def sampling_for(request: ScoreRequest) -> SamplingParams | None:
     )
 
 
-def run_score(request: ScoreRequest) -> Counter[str]:
+def run_score(request: ScoreRequest, counts: Counter[str] | None = None) -> Counter[str]:
     """Judge every row not judged yet; returns counts by status. Raises JudgeError on bad setup.
 
     The order is what keeps a user's data safe: everything that can fail a whole run (rubric,
@@ -89,7 +90,7 @@ def run_score(request: ScoreRequest) -> Counter[str]:
         sampling=sampling_for(request),
         cache=request.cache,
     )
-    counts: Counter[str] = Counter()
+    counts = Counter() if counts is None else counts  # a caller's own, to read after an interrupt
     # asyncio.Runner turns Ctrl-C into cancelling the run's task, so a write is never torn in half;
     # after an interrupt it is not closed, since closing waits for a model call still running in a
     # worker thread (the CLI exits at once instead).
@@ -104,6 +105,8 @@ def run_score(request: ScoreRequest) -> Counter[str]:
         where = "" if plan.to_stdout else f" to {request.output}"
         raise Interrupted(f"{counts['written']} judgments written{where}; run again with --resume to continue") from None
     finally:
+        if counts["judging_from_ns"]:  # how long judging took, model loading left out (for items/s)
+            counts["judging_ms"] = (time.perf_counter_ns() - counts.pop("judging_from_ns")) // 1_000_000
         gc.set_threshold(*collect)
         if not interrupted:
             runner.close()
@@ -117,6 +120,7 @@ def run_score(request: ScoreRequest) -> Counter[str]:
 async def _run(request: ScoreRequest, judge: Judge, plan: OutputPlan, counts: Counter[str]) -> None:
     try:
         await judge.prepare()  # the model is loaded or the server reached; nothing written yet
+        counts["judging_from_ns"] = time.perf_counter_ns()
         with OutputLock(plan):
             resumed = compact_for_resume(plan, lambda found: check_same_setup(found, judge.setup, request.output))
             rows: Iterator[Row] = read_rows(request.input)
