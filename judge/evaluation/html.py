@@ -53,10 +53,23 @@ def compact(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The compiled report template, kept between runs: compiling it costs more than rendering."""
+    from judge.cache import cache_root
+
+    folder = cache_root() / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: compile every time
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,  # judge text is model output: never markup
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
