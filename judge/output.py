@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from judge.errors import JudgeError
+from judge.files import replace_atomically
 from judge.models import Judgment, Status
 
 try:  # POSIX advisory locks; released by the kernel when the process dies, even by kill -9
@@ -153,15 +154,9 @@ def compact_for_resume(plan: OutputPlan, accept: Callable[[Resumed], None] | Non
 
 def _replace_atomically(target: Path, text: str) -> None:
     """Write beside the target and rename over it; on failure remove the temporary file."""
-    temporary = target.with_name(target.name + ".resume-tmp")
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        replace_atomically(target, text)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise JudgeError(f"cannot rewrite {target} for --resume: {exc.strerror or exc}; it is unchanged") from None
 
 

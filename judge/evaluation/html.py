@@ -8,13 +8,13 @@ mistakes is untrusted model output, so the template environment autoescapes ever
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from judge.files import replace_atomically
 from judge.evaluation.charts import accuracy_chart, calibration_chart, position_chart
 from judge.evaluation.report import Interval, Metrics, Report
 
@@ -119,13 +119,4 @@ def write_html(report: Report, path: Path) -> None:
     text = render_html(report)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    replace_atomically(path, text)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from judge.errors import JudgeError
 from judge.evaluation.assemble import build_report, read_judgments
 from judge.evaluation.report import Report
+from judge.files import replace_atomically
 from judge.models import Item
 from judge.scoring import ScoreRequest, run_score
 
@@ -123,9 +124,7 @@ def _write_items(items: list[Item], path: Path, judgments: Path, score: ScoreReq
         )
     if judgments.exists() and not (score.resume or score.overwrite):
         raise JudgeError(f"{judgments} exists; add --resume to continue that evaluation or --overwrite to redo it")
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    replace_atomically(path, text)
 
 
 def _record_run(path: Path, request: EvalRequest, counts: Counter[str], started: float) -> None:
@@ -172,9 +171,7 @@ def write_report(report: Report, folder: Path) -> None:
     from judge.evaluation.html import write_html
 
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (REPORT_JSON + ".tmp")
-    tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(folder / REPORT_JSON)
+    replace_atomically(folder / REPORT_JSON, report.model_dump_json(indent=2))
     write_html(report, folder / REPORT_HTML)
 
 
