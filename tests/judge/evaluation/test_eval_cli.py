@@ -125,21 +125,26 @@ def test_the_master_key_suite_prints_its_table_for_any_rubric(judge_cli, cli_env
 
 @pytest.mark.slow
 def test_every_llmbar_file_on_the_embedded_model(judge_cli, cli_env, tmp_path):
-    """The acceptance run, small: every LLMBar file (the full ones beside the clone, else the
-    bundled 2-row samples), both orders, a few rows, on the real embedded model."""
-    folder = LLMBAR_FULL if LLMBAR_FULL.is_dir() else LLMBAR_SAMPLE
-    files = sorted(str(p) for p in folder.glob("*.jsonl"))
+    """The acceptance run, small: the first 2 rows of every LLMBar file (bundled, so a clone with
+    nothing beside it runs it too), both orders, on the real embedded model."""
+    files = sorted(LLMBAR_SAMPLE.glob("*.jsonl"))
     assert len(files) == 5
+    if LLMBAR_FULL.is_dir():  # the bundled rows are the real files' first rows, unchanged
+        for sample in files:
+            full = (LLMBAR_FULL / sample.name).read_text(encoding="utf-8").splitlines()[:2]
+            assert sample.read_text(encoding="utf-8").splitlines() == full
     out = tmp_path / "llmbar"
-    result = run(judge_cli, "eval", *files, "--both-orders", "--limit", "6", "-o", str(out), env=cli_env)
+    result = run(judge_cli, "eval", *map(str, files), "--both-orders", "-o", str(out), env=cli_env)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
-    assert report["overall"]["tally"]["n"] == 6
+    assert report["overall"]["tally"]["n"] == 10
+    assert [m["name"] for m in report["subsets"]] == sorted(p.stem for p in files)
     assert report["model"] and "SmolLM2" in report["model"]
-    assert report["overall"]["position"]["judged_both_orders"] == 6
-    assert report["overall"]["calibration"]["n"] > 0  # the embedded model gives exact probabilities
+    assert report["overall"]["position"]["judged_both_orders"] == 10
+    assert report["overall"]["calibration"]["n"] == 10  # the embedded model gives exact probabilities
+    assert report["usage"]["items_per_s"] > 0
     assert (out / "report.html").stat().st_size > 2000
-    assert len(lines(out / "judgments.jsonl")) == 6
+    assert len(lines(out / "judgments.jsonl")) == 10
 
 
 def test_the_rewardbench_protocol_scores_a_parse_failure_as_half(judge_cli, cli_env, tmp_path):
