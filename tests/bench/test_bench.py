@@ -43,3 +43,9 @@ def test_gpu_principle_bench_runs_on_the_cpu_with_tiny_numbers(tmp_path):
 
     [row] = json.loads(report.read_text())
     assert row["batch"] == 8 and row["engine_per_s"] > 0 and row["raw_per_s"] > 0
+
+
+def test_eval_bench_prints_eval_against_score_and_the_from_time():
+    out = run_script("bench/eval.py", "--rows", "8", "--from-rows", "40", "--repeats", "1", "--skip-model")
+    assert "(a) 8 " in out and "fake backend: judge eval" in out and "ratio" in out
+    assert "(b) judge eval --from, 40 judgments" in out
