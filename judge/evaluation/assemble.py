@@ -49,6 +49,9 @@ def build_report(judgments: list[Judgment], *, source: str, data: list[str], see
     suites = {info.suite for j in judgments if (info := eval_info(j)) is not None}
     notes: list[str] = []
     first = main[0] if main else judgments[0]
+    if seed is None:  # --from: the seed the items themselves record
+        seeds = {info.seed for j in judgments if (info := eval_info(j)) is not None and info.seed is not None}
+        seed = seeds.pop() if len(seeds) == 1 else None
     report = Report(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         judgments=source,

@@ -196,12 +196,12 @@ def layout_row(row: EvalRow, *, mode: str, seed: int = 0, protocol: str | None =
         responses = [row.chosen[0], *row.rejected]
         k = seeded_position(seed, row.id, 4)
         responses[0], responses[k] = responses[k], responses[0]  # RewardBench 2: swap positions 0 and k
-        return [_item(row, row.id, responses, k)]
+        return [_item(row, row.id, responses, k, seed=seed)]
     if mode != "pairwise":
         k = seeded_position(seed, row.id, len(row.rejected) + 1)
         responses = list(row.rejected)
         responses.insert(k, row.chosen[0])
-        return [_item(row, row.id, responses, k)]
+        return [_item(row, row.id, responses, k, seed=seed)]
     return [
         _pair(row, f"{row.id}#r{k}", row.chosen[0], rejected, seed, f"{row.id}:{k}", (0, k))
         for k, rejected in enumerate(row.rejected)
@@ -210,12 +210,14 @@ def layout_row(row: EvalRow, *, mode: str, seed: int = 0, protocol: str | None =
 
 def _pair(row: EvalRow, item_id: str, chosen: Content, rejected: Content, seed: int, key: str, pair: tuple[int, int] | None) -> Item:
     if chosen_first(seed, key):
-        return _item(row, item_id, [chosen, rejected], 0, pair)
-    return _item(row, item_id, [rejected, chosen], 1, pair)
+        return _item(row, item_id, [chosen, rejected], 0, pair, seed)
+    return _item(row, item_id, [rejected, chosen], 1, pair, seed)
 
 
-def _item(row: EvalRow, item_id: str, responses: list[Content], label: int, pair: tuple[int, int] | None = None) -> Item:
+def _item(row: EvalRow, item_id: str, responses: list[Content], label: int, pair: tuple[int, int] | None = None,
+          seed: int | None = None) -> Item:
     info = EvalInfo(
+        seed=seed,
         format=row.format,  # type: ignore[arg-type]
         source=row.source,
         line=row.line,

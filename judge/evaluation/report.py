@@ -37,6 +37,7 @@ class EvalInfo(BaseModel):
     suite: str = "main"
     key: str | None = None
     key_category: str | None = None
+    seed: int | None = None  # the seed that placed the responses (so --from can state it)
 
 
 class Unit(BaseModel):

@@ -83,6 +83,7 @@ def test_from_recomputes_the_same_figures_without_a_model(judge_cli, cli_env, tm
     first, second = (json.loads((d / "report.json").read_text()) for d in (out, again))
     for key in ("overall", "subsets", "outcomes", "mistakes"):
         assert first[key] == second[key]
+    assert second["seed"] == first["seed"] == 0  # the items record the seed that placed them
     # "A" in both orders: never consistent, and the shown-first response wins every order
     assert first["overall"]["position"]["consistency"] == 0.0
     assert first["overall"]["tally"]["ties"] == 16
