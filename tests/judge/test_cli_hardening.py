@@ -124,12 +124,19 @@ def test_4_resume_on_a_full_disk_leaves_no_temporary_file(judge_cli, tmp_path):
 # -- hangs ---------------------------------------------------------------------------------------
 
 
+def _ctrl_c_delivered() -> None:
+    """A shell runs a background job (`pytest &`, nohup) with SIGINT ignored, and children inherit
+    that: the judge would never see the Ctrl-C this test sends. Give the child the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_5_the_first_ctrl_c_stops_a_run_blocked_in_a_model_call(judge_cli, tmp_path):
     """A local model's forward pass blocks a worker thread (here for 5 minutes): Ctrl-C must not wait for it."""
     data = write_rows(tmp_path / "in.jsonl", rows(6))
     out = tmp_path / "out.jsonl"
     process = subprocess.Popen([*judge_cli, "score", "-p", "The response is correct.", "-b", "fake", "-O", "thread_delay=300",
-                                str(data), "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                str(data), "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ctrl_c_delivered)
     time.sleep(2)  # let it start and block in the model call
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)  # a hang fails here (TimeoutExpired), not a timing assertion
