@@ -1,4 +1,4 @@
-"""A report from judgments: every part computed from the judgments file alone."""
+"""A report from judgments (every part computed from the judgments file alone), and its files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from pydantic import ValidationError
 from judge.errors import InputError, JudgeError
 from judge.evaluation.outcomes import eval_info
 from judge.evaluation.report import Report
+from judge.files import replace_atomically
 from judge.models import Judgment
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+RUNS = "runs.jsonl"
 
 
 def read_judgments(path: Path) -> list[Judgment]:
@@ -83,3 +88,50 @@ def build_report(judgments: list[Judgment], *, source: str, data: list[str], see
     if not main:
         notes.append("no benchmark judgments (suite 'main'): only the robustness suites were run")
     return report
+
+
+def judging_time(judgments: Path) -> tuple[int, float] | None:
+    """(judgments written, seconds judging) over the sessions recorded beside a judgments file."""
+    runs = judgments.parent / RUNS
+    if not runs.exists():
+        return None
+    written, seconds = 0, 0.0
+    for line in runs.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            session = json.loads(line)
+            written += int(session.get("written", 0))
+            seconds += float(session.get("judging_s", 0.0))
+    return (written, seconds) if seconds > 0 else None
+
+
+def report_from(judgments: Path, *, data: list[str] | None = None, seed: int | None = None,
+                protocol: str | None = None) -> Report:
+    """The report of a judgments file, with no model: what `judge eval --from` prints."""
+    found = read_judgments(judgments)
+    timing = judging_time(judgments)
+    report = build_report(found, source=str(judgments), data=data or [], seed=seed, protocol=protocol,
+                          wall_s=timing[1] if timing else None)
+    if timing:  # the sessions' own rate: a resumed file holds judgments of sessions before
+        report.usage.items_per_s = timing[0] / timing[1]
+    return report
+
+
+def write_report(report: Report, folder: Path) -> None:
+    from judge.evaluation.html import write_html
+
+    folder.mkdir(parents=True, exist_ok=True)
+    replace_atomically(folder / REPORT_JSON, report.model_dump_json(indent=2))
+    write_html(report, folder / REPORT_HTML)
+
+
+def load_report(path: str) -> Report:
+    """A report by its folder or its report.json."""
+    where = Path(path)
+    if where.is_dir():
+        where = where / REPORT_JSON
+    if not where.is_file():
+        raise JudgeError(f"{path}: no report here (expected a report folder or its {REPORT_JSON})")
+    try:
+        return Report.model_validate_json(where.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise JudgeError(f"{where}: not a judge eval report ({str(exc).splitlines()[0]})") from None

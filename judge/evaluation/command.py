@@ -77,7 +77,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from judge.errors import JudgeError
-    from judge.evaluation import runner
+    from judge.evaluation import assemble
     from judge.evaluation.terminal import print_comparison, print_report
 
     if args.compare:
@@ -85,16 +85,16 @@ def run_eval_command(args: argparse.Namespace) -> int:
             raise JudgeError("--compare takes two reports and nothing else")
         from judge.evaluation.compare import compare_reports
 
-        a, b = (runner.load_report(path) for path in args.compare)
+        a, b = (assemble.load_report(path) for path in args.compare)
         print_comparison(compare_reports(a, b, a_name=args.compare[0], b_name=args.compare[1]))
         return 0
     if args.from_judgments:
         if args.data:
             raise JudgeError("--from recomputes a report from judgments; give no DATA with it")
         judgments = Path(args.from_judgments)
-        report = runner.report_from(judgments, protocol=args.protocol)
+        report = assemble.report_from(judgments, protocol=args.protocol)
         folder = Path(args.output) if args.output else judgments.parent
-        runner.write_report(report, folder)
+        assemble.write_report(report, folder)
         if not args.quiet:
             print_report(report, folder)
         return 0
@@ -107,6 +107,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
         os.environ["JUDGE_VERBOSE"] = "1"
     from judge.cli import judging_request
+    from judge.evaluation import runner
 
     sampled = args.temperature > 0
     score = judging_request(args, input="-", output="-", seed=args.seed if sampled else None,

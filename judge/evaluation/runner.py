@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from judge.errors import JudgeError
-from judge.evaluation.assemble import build_report, read_judgments
+from judge.evaluation.assemble import RUNS, report_from, write_report
 from judge.evaluation.report import Report
 from judge.files import replace_atomically
 from judge.models import Item
@@ -24,9 +24,6 @@ from judge.scoring import ScoreRequest, run_score
 
 ITEMS = "items.jsonl"
 JUDGMENTS = "judgments.jsonl"
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
-RUNS = "runs.jsonl"
 DEFAULT_RUBRIC = "helpfulness"
 
 
@@ -139,53 +136,6 @@ def _record_run(path: Path, request: EvalRequest, counts: Counter[str], started:
     }
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
-
-
-def judging_time(judgments: Path) -> tuple[int, float] | None:
-    """(judgments written, seconds judging) over the sessions recorded beside a judgments file."""
-    runs = judgments.parent / RUNS
-    if not runs.exists():
-        return None
-    written, seconds = 0, 0.0
-    for line in runs.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            session = json.loads(line)
-            written += int(session.get("written", 0))
-            seconds += float(session.get("judging_s", 0.0))
-    return (written, seconds) if seconds > 0 else None
-
-
-def report_from(judgments: Path, *, data: list[str] | None = None, seed: int | None = None,
-                protocol: str | None = None) -> Report:
-    """The report of a judgments file, with no model: what `judge eval --from` prints."""
-    found = read_judgments(judgments)
-    timing = judging_time(judgments)
-    report = build_report(found, source=str(judgments), data=data or [], seed=seed, protocol=protocol,
-                          wall_s=timing[1] if timing else None)
-    if timing:  # the sessions' own rate: a resumed file holds judgments of sessions before
-        report.usage.items_per_s = timing[0] / timing[1]
-    return report
-
-
-def write_report(report: Report, folder: Path) -> None:
-    from judge.evaluation.html import write_html
-
-    folder.mkdir(parents=True, exist_ok=True)
-    replace_atomically(folder / REPORT_JSON, report.model_dump_json(indent=2))
-    write_html(report, folder / REPORT_HTML)
-
-
-def load_report(path: str) -> Report:
-    """A report by its folder or its report.json."""
-    where = Path(path)
-    if where.is_dir():
-        where = where / REPORT_JSON
-    if not where.is_file():
-        raise JudgeError(f"{path}: no report here (expected a report folder or its {REPORT_JSON})")
-    try:
-        return Report.model_validate_json(where.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise JudgeError(f"{where}: not a judge eval report ({str(exc).splitlines()[0]})") from None
 
 
 def warn(message: str) -> None:
