@@ -64,14 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="show the backends' own loading bars and log lines (hidden by default)")
     score.set_defaults(run=_score)
 
+    from judge.evaluation.command import add_eval_parser
+
+    add_eval_parser(commands, add_judging_options, _positive)
+
     plugins = commands.add_parser("plugins", help="list installed plugins and what they register",
                                   description="List the plugins found in the `judge` entry-point group, where each comes from, and what it registers.")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plugins.set_defaults(run=_plugins)
-
-    from judge.evaluation.command import add_eval_parser
-
-    add_eval_parser(commands, add_judging_options, _positive)
 
     rubrics = commands.add_parser("rubrics", help="list the shipped rubrics", description="List the rubrics shipped with judge.")
     rubrics.set_defaults(run=_rubrics)
