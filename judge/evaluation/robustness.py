@@ -58,14 +58,7 @@ def load_filler(path: str | None = None) -> list[str]:
 
 
 def _main(items: Iterable[Item]) -> list[tuple[Item, EvalInfo]]:
-    found = []
-    for item in items:
-        raw = item.metadata.get("eval")
-        if isinstance(raw, dict):
-            info = EvalInfo.model_validate(raw)
-            if info.suite == "main":
-                found.append((item, info))
-    return found
+    return [(item, info) for item in items if (info := eval_info(item)) is not None and info.suite == "main"]
 
 
 def master_key_items(

@@ -8,7 +8,6 @@ Every figure is then computed from the judgments file alone.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -136,7 +135,3 @@ def _record_run(path: Path, request: EvalRequest, counts: Counter[str], started:
     }
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
-
-
-def warn(message: str) -> None:
-    print(f"judge: {message}", file=sys.stderr)
