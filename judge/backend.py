@@ -34,6 +34,12 @@ class Request(BaseModel):
 
     `candidates` asks for the exact log-probability of each given token at the first generated
     position (Yes/No, A/B, score digits), read from the full distribution, never from a top-k list.
+    With `whole_candidates`, a candidate may be several tokens and its log-probability is that of
+    the model's whole answer being exactly that text and then ending its turn (teacher-forced:
+    every token of the candidate plus the end-of-turn token), so "1" and "10" are told apart.
+
+    A chat whose last message has role `assistant` is continued, not answered: the model writes
+    on from the end of that message (backends with `Capabilities.continuation`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -41,6 +47,12 @@ class Request(BaseModel):
     messages: tuple[Message, ...]
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     candidates: tuple[str, ...] = ()
+    whole_candidates: bool = False
+
+    @property
+    def continues(self) -> bool:
+        """Whether the last message is a partial assistant answer for the model to continue."""
+        return bool(self.messages) and self.messages[-1].role == "assistant"
 
     def key(self) -> str:
         """A digest of everything that determines the answer, for deduplication within a run.
@@ -76,6 +88,12 @@ class Capabilities(BaseModel):
     )
     native_n: bool = False
     context_length: int | None = None
+    continuation: bool = Field(
+        default=False, description="continues a final partial assistant message instead of opening a new turn"
+    )
+    whole_candidates: bool = Field(
+        default=False, description="scores multi-token candidates exactly, as whole answers (Request.whole_candidates)"
+    )
 
 
 @runtime_checkable

@@ -233,8 +233,17 @@ def cacheable(request: Request) -> bool:
     return request.sampling.temperature == 0.0 or request.sampling.seed is not None
 
 
+# Request fields added after answers were first cached: left out of the key while they hold their
+# default, so an upgrade does not orphan every answer already in a user's cache.
+_LATER_FIELDS = {"whole_candidates": False}
+
+
 def cache_key(identity: str, request: Request) -> str:
-    payload = json.dumps([identity, request.model_dump(mode="json")], sort_keys=True, ensure_ascii=False)
+    dumped = request.model_dump(mode="json")
+    for name, default in _LATER_FIELDS.items():
+        if dumped.get(name) == default:
+            del dumped[name]
+    payload = json.dumps([identity, dumped], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -7,6 +7,10 @@ plain: no string in an item can become a special token, while the template's own
 stay what they are. For text without special-token strings the ids are exactly those of
 `tokenizer.apply_chat_template(..., tokenize=True)`, so ordinary scores do not move.
 
+Whole-candidate scoring (`whole_candidate_ids`) reads the same template a second way: the chat
+answered with each candidate, rendered as a finished conversation, whose ids after the prompt's
+are the candidate's tokens and the end of its turn.
+
 The tokenizer is duck-typed (a Hugging Face tokenizer, or vLLM's wrapper of one): the core
 imports neither transformers nor vLLM.
 """
@@ -111,8 +115,14 @@ def special_tokens(tokenizer: Any) -> Specials:
     return specials
 
 
-def render_chat(tokenizer: Any, messages: list[dict[str, Any]], continuing: bool) -> str:
-    """The model's own chat template as text: a new assistant turn opened, or the last continued."""
+def render_chat(tokenizer: Any, messages: list[dict[str, Any]], continuing: bool, *, closed: bool = False) -> str:
+    """The model's own chat template as text: a new assistant turn opened, or the last continued.
+
+    `closed`: the chat as a finished conversation (its last message complete, with whatever the
+    template puts after it, no new turn opened): what whole-candidate scoring reads.
+    """
+    if closed:
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False))
     if continuing:
         return str(tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True))
     return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
@@ -126,26 +136,34 @@ class _Rendered:
     messages: list[dict[str, Any]]
     continuing: bool
     whole: bool  # no message text can touch a special token: `text` may be tokenized whole
+    closed: bool = False  # rendered as a finished conversation (render_chat's `closed`)
 
 
 def _render(tokenizer: Any, request: Request, specials: Specials) -> _Rendered | str:
     """The request's chat through the template, or the reason its prompt cannot be built."""
-    messages, continuing = text_chat(request)
+    return _render_messages(tokenizer, *text_chat(request), specials)
+
+
+def _render_messages(
+    tokenizer: Any, messages: list[dict[str, Any]], continuing: bool, specials: Specials, closed: bool = False
+) -> _Rendered | str:
     for message in messages:
         if specials.touches(message["role"]):
             return f"message role {message['role']!r} contains a special token of the model's tokenizer"
     try:
-        text = render_chat(tokenizer, messages, continuing)
+        text = render_chat(tokenizer, messages, continuing, closed=closed)
     except Exception as exc:  # a template's own raise_exception(), a bad role order: this item only
         return f"the model's chat template refused this chat: {_one_line(exc)}"
-    return _Rendered(text, messages, continuing, not any(specials.touches(m["content"]) for m in messages))
+    return _Rendered(text, messages, continuing, not any(specials.touches(m["content"]) for m in messages), closed)
 
 
 def _finish(tokenizer: Any, rendered: _Rendered | str, specials: Specials) -> tuple[list[int], str | None]:
     """Ids for a request whose text may hold special-token strings (or its reason, if it failed)."""
     if isinstance(rendered, str):
         return [], rendered
-    return plain_content_ids(tokenizer, rendered.messages, rendered.continuing, rendered.text, specials)
+    return plain_content_ids(
+        tokenizer, rendered.messages, rendered.continuing, rendered.text, specials, closed=rendered.closed
+    )
 
 
 def chat_prompt_ids(tokenizer: Any, request: Request) -> tuple[list[int], str | None]:
@@ -179,6 +197,74 @@ def chat_prompt_ids_batch(tokenizer: Any, requests: Sequence[Request]) -> list[t
     return [(ids_of[i], None) if i in ids_of else _finish(tokenizer, one, specials) for i, one in enumerate(rendered)]
 
 
+def end_ids(tokenizer: Any, *more: Any) -> frozenset[int]:
+    """The ids that end an assistant turn: the tokenizer's eos and the generation config's
+    (`more`: an int, a list of them, or None), so a model with several stop tokens has them all."""
+    found: set[int] = set()
+    for value in (getattr(tokenizer, "eos_token_id", None), *more):
+        for one in value if isinstance(value, (list, tuple, set, frozenset)) else [value]:
+            if isinstance(one, int) and not isinstance(one, bool):
+                found.add(one)
+    return frozenset(found)
+
+
+def answered_chat(request: Request, answer: str) -> list[dict[str, Any]]:
+    """The request's chat with `answer` as the assistant's whole reply: appended to the partial
+    assistant message of a continued chat, else as a new assistant message."""
+    messages, continuing = text_chat(request)
+    if continuing:
+        return [*messages[:-1], dict(messages[-1], content=messages[-1]["content"] + answer)]
+    return [*messages, {"role": "assistant", "content": answer}]
+
+
+def whole_candidate_ids(
+    tokenizer: Any, requests: Sequence[Request], prompts: Sequence[list[int]], ends: frozenset[int]
+) -> list[tuple[list[list[int]], str | None]]:
+    """For each request (with its prompt ids), the ids each candidate adds as a whole answer:
+    the candidate's tokens and the end-of-turn token after it, or the reason they cannot be read.
+
+    The sequence comes from the chat template itself: the chat answered with the candidate and
+    rendered as a finished conversation must begin with the prompt's ids; the scored ids are
+    those after the prompt, up to and including the first id in `ends`. Item and candidate text
+    stays plain, as in `chat_prompt_ids`. One tokenizer call for every ordinary sequence.
+    """
+    specials = special_tokens(tokenizer)
+    rendered = [
+        [_render_messages(tokenizer, answered_chat(r, c), False, specials, closed=True) for c in r.candidates]
+        for r in requests
+    ]
+    flat = [one for row in rendered for one in row]
+    texts = {i: one.text for i, one in enumerate(flat) if isinstance(one, _Rendered) and one.whole}
+    ids_of = dict(zip(texts, encode_batch(tokenizer, list(texts.values()))))
+    fulls = iter([(ids_of[i], None) if i in ids_of else _finish(tokenizer, one, specials) for i, one in enumerate(flat)])
+    answers: list[tuple[list[list[int]], str | None]] = []
+    for request, prompt in zip(requests, prompts):
+        scored: list[list[int]] = []
+        problems: list[str] = []
+        for candidate, (full, problem) in zip(request.candidates, [next(fulls) for _ in request.candidates]):
+            if problem is None:
+                full, problem = _scored_tail(full, prompt, ends)
+            scored.append(full)
+            if problem and not problems:
+                problems.append(f"candidate {candidate!r} cannot be scored as a whole answer: {problem}")
+        answers.append(([], problems[0]) if problems else (scored, None))
+    return answers
+
+
+def _scored_tail(full: list[int], prompt: list[int], ends: frozenset[int]) -> tuple[list[int], str | None]:
+    """The ids after the prompt up to and including the first end-of-turn id, or why there are none."""
+    if full[: len(prompt)] != prompt:
+        return [], (
+            "the chat template's rendering of the answered chat does not begin with the prompt's tokens "
+            "(the template rewrites earlier text, or the answer's first token merges with the prompt's last)"
+        )
+    tail = full[len(prompt) :]
+    cut = next((i for i, token in enumerate(tail) if token in ends), None)
+    if cut is None:
+        return [], f"the chat template puts no end-of-turn token (ids {sorted(ends)}) after the answer"
+    return tail[: cut + 1], None
+
+
 def encode_batch(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     """Each text's ids in one tokenizer call, no special tokens added (`encode` of each, at once)."""
     if not texts:
@@ -188,7 +274,13 @@ def encode_batch(tokenizer: Any, texts: list[str]) -> list[list[int]]:
 
 
 def plain_content_ids(
-    tokenizer: Any, messages: list[dict[str, Any]], continuing: bool, text: str, specials: Specials
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    continuing: bool,
+    text: str,
+    specials: Specials,
+    *,
+    closed: bool = False,
 ) -> tuple[list[int], str | None]:
     """Ids with the template's own special tokens kept and all message text tokenized as text.
 
@@ -200,7 +292,8 @@ def plain_content_ids(
     nonce = secrets.token_hex(6)
     marks = [f"{_MARK_OPEN}{nonce}:{i}{_MARK_CLOSE}" for i in range(len(messages))]
     try:
-        skeleton = render_chat(tokenizer, [dict(m, content=mark) for m, mark in zip(messages, marks)], continuing)
+        marked = [dict(m, content=mark) for m, mark in zip(messages, marks)]
+        skeleton = render_chat(tokenizer, marked, continuing, closed=closed)
     except Exception as exc:  # a template that inspects the text it is given
         return [], f"the model's chat template refused this chat with its text set aside: {_one_line(exc)}"
     parts = re.split(f"{_MARK_OPEN}{nonce}:(\\d+){_MARK_CLOSE}", skeleton)

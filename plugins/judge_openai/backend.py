@@ -5,6 +5,11 @@ Exact candidate probabilities are asked for with vLLM's extra request fields
 declares `exact_candidates = False`, and the engine then reads verdicts from text or refuses
 modes that need probabilities. It never guesses from a top-k list.
 
+A chat ending in a partial assistant message is continued with vLLM's extra fields
+(`continue_final_message`, no generation prompt); a server that is not vLLM's (the same start-up
+probe) declares `continuation = False`, and such a request fails by name rather than being
+answered in a new turn. Whole-candidate scoring is not offered over HTTP.
+
 Every HTTP call (the start-up probe of /models, /tokenize for candidates, token counts and the
 completions endpoint's prompt, the completions themselves) goes through one retry policy
 (`Transport.call`), and only a definite answer from /tokenize is remembered.
@@ -43,6 +48,9 @@ class OpenAIOptions(BaseModel):
     backoff_base: float = Field(0.5, ge=0)
     backoff_cap: float = Field(30.0, ge=0)
     exact_candidates: bool | None = None
+    continuation: bool | None = Field(
+        None, description="the server continues a final assistant message (vLLM's continue_final_message); None: probed at start"
+    )
     max_response_bytes: int = Field(32 * 1024**2, ge=1024, description="cap on a decoded answer body")
 
 
@@ -77,7 +85,11 @@ class OpenAIBackend:
         self._tokenizing: dict[str, asyncio.Future[Tokens | None]] = {}
         self._no_tokenizer = False  # the server said it has no /tokenize: ask no more
         self.capabilities = Capabilities(
-            max_batch_size=1, max_concurrency=opts.max_in_flight, exact_candidates=opts.exact_candidates, native_n=True
+            max_batch_size=1,
+            max_concurrency=opts.max_in_flight,
+            exact_candidates=opts.exact_candidates,
+            native_n=True,
+            continuation=bool(opts.continuation),
         )
 
     @property
@@ -94,16 +106,21 @@ class OpenAIBackend:
 
     async def start(self) -> None:
         """Check every server answers (within `start_budget`), find the model name if none was
-        given, and whether the server can give exact probabilities. BackendError: the run cannot work."""
+        given, and whether the server is vLLM's: its /tokenize answers in vLLM's shape. That one
+        probe settles both exact probabilities and continuation (vLLM's `continue_final_message`);
+        a declared `exact_candidates` is taken as that answer. BackendError: the run cannot work."""
         self.transport.client()
         await asyncio.gather(*(self._probe(e) for e in self.endpoints))
-        if self._declared_exact is None:
+        vllm = self._declared_exact
+        if vllm is None:
             try:
                 tokens = await self._tokenize("Yes", self.options.start_budget)
             except CallFailed as exc:
                 raise BackendError(f"{self.endpoints[0].root}/tokenize did not answer at start: {exc}") from None
-            exact = tokens is not None and len(tokens[0]) > 0
-            self.capabilities = self.capabilities.model_copy(update={"exact_candidates": exact})
+            vllm = tokens is not None and len(tokens[0]) > 0
+            self.capabilities = self.capabilities.model_copy(update={"exact_candidates": vllm})
+        if self.options.continuation is None:
+            self.capabilities = self.capabilities.model_copy(update={"continuation": vllm})
 
     async def _probe(self, endpoint: Endpoint) -> None:
         url = f"{endpoint.base_url}/models"
@@ -195,6 +212,16 @@ class OpenAIBackend:
         return completion_from(reply.payload, candidates, self.endpoint, request.sampling.n, reply.url)
 
     async def _body(self, request: Request) -> tuple[dict[str, Any], dict[str, int]]:
+        if request.continues and not self.capabilities.continuation:
+            raise BackendError(
+                "this request continues a partial assistant message, and this server cannot continue one "
+                "(it is not vLLM's server: it would answer in a new turn); use a vLLM server or a local backend"
+            )
+        if request.whole_candidates and request.candidates:
+            raise BackendError(
+                "whole-candidate scoring (each candidate's whole answer, then the end of its turn) is not "
+                "available over HTTP; use the transformers or vllm backend"
+            )
         sampling = request.sampling
         body: dict[str, Any] = {
             "model": self.model,
@@ -229,6 +256,8 @@ class OpenAIBackend:
         messages = await guarded_messages(messages, self._is_special)
         if self.endpoint == "chat":
             body["messages"] = messages
+            if request.continues:  # vLLM's extra fields: write on in that message, open no new turn
+                body |= {"continue_final_message": True, "add_generation_prompt": False}
         else:
             body["prompt"] = await self._templated_prompt(messages)
         return body, candidates

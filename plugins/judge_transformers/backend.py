@@ -14,8 +14,8 @@ from typing import Any
 
 from judge.backend import Capabilities, Completion, Request, SamplingParams
 from judge.models import Usage
-from judge.tokens import candidate_token_ids, chat_prompt_ids_batch, encode, token_count, too_long
-from judge_transformers import options
+from judge.tokens import candidate_token_ids, chat_prompt_ids_batch, encode, end_ids, token_count, too_long, whole_candidate_ids
+from judge_transformers import options, whole
 from judge_transformers.loading import load, load_tokenizer, resolve_source
 from judge_transformers.options import EMBEDDED_INSTALL, require
 
@@ -51,7 +51,12 @@ class TransformersBackend:
         # one; on the CPU that preparation would only compete with torch's own threads.
         on_cpu = self._device.split(":", 1)[0].strip().lower() == "cpu"
         self.capabilities = Capabilities(
-            max_batch_size=batch_size, max_concurrency=1 if on_cpu else 2, exact_candidates=True, native_n=True
+            max_batch_size=batch_size,
+            max_concurrency=1 if on_cpu else 2,
+            exact_candidates=True,
+            native_n=True,
+            continuation=True,
+            whole_candidates=True,
         )
 
     def _ensure_loaded(self) -> tuple[Any, Any]:
@@ -88,12 +93,16 @@ class TransformersBackend:
     def complete_sync(self, requests: list[Request]) -> list[Completion]:
         """Group by sampling parameters (one model call each) and answer in request order."""
         model, tokenizer = self._ensure_loaded()
-        groups: dict[tuple[SamplingParams, tuple[str, ...]], list[int]] = defaultdict(list)
+        groups: dict[tuple[SamplingParams, tuple[str, ...], bool], list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
-            groups[(request.sampling, request.candidates)].append(index)
+            groups[(request.sampling, request.candidates, request.whole_candidates and bool(request.candidates))].append(index)
         results: list[Completion | None] = [None] * len(requests)
-        for (sampling, candidates), indices in groups.items():
-            answers = self._generate(model, tokenizer, [requests[i] for i in indices], sampling, candidates)
+        for (sampling, candidates, whole_answers), indices in groups.items():
+            group = [requests[i] for i in indices]
+            if whole_answers:
+                answers = self._generate_whole(model, tokenizer, group, sampling)
+            else:
+                answers = self._generate(model, tokenizer, group, sampling, candidates)
             for i, answer in zip(indices, answers):
                 results[i] = answer
         return [r for r in results if r is not None]
@@ -129,6 +138,57 @@ class TransformersBackend:
             generated, logprobs = self._run(model, tokenizer, inputs, sampling, bool(candidate_ids))
         answers = iter(_completions(tokenizer, model, prompts, sampling, list(candidate_ids), generated, logprobs))
         return [result if result is not None else next(answers) for result in results]
+
+    def _generate_whole(self, model: Any, tokenizer: Any, requests: list[Request], sampling: SamplingParams) -> list[Completion]:
+        """Answer requests whose candidates are whole answers: the texts as `_generate` makes
+        them, and each candidate's teacher-forced log-probability from one extra forward pass
+        over every (request, candidate) row. A one-token greedy request needs no generation
+        pass: its token is the argmax after the prompt in that same pass."""
+        ends = end_ids(tokenizer, getattr(model.generation_config, "eos_token_id", None))
+        context = self.capabilities.context_length
+        results: list[Completion | None] = [None] * len(requests)
+        built = chat_prompt_ids_batch(tokenizer, requests)
+        for index, (_, problem) in enumerate(built):
+            results[index] = Completion(error=problem) if problem else None
+        live = [i for i, result in enumerate(results) if result is None]
+        scored = whole_candidate_ids(tokenizer, [requests[i] for i in live], [built[i][0] for i in live], ends)
+        ready: list[tuple[int, list[int], list[list[int]]]] = []  # (index, prompt, tails)
+        for index, (tails, problem) in zip(live, scored):
+            prompt = built[index][0]
+            longest = max([sampling.max_tokens, *map(len, tails)])
+            if problem:
+                results[index] = Completion(error=problem)
+            elif context is not None and len(prompt) + longest > context:
+                results[index] = too_long(len(prompt), longest, context)
+            else:
+                ready.append((index, prompt, tails))
+        if not ready:
+            return [r for r in results if r is not None]
+        prompts = [prompt for _, prompt, _ in ready]
+        rows = whole.scoring_rows(
+            [prompt for _, prompt, tails in ready for _ in tails], [t for _, _, tails in ready for t in tails],
+            tokenizer.pad_token_id, model.device,
+        )
+        one_pass = sampling.max_tokens == 1 and sampling.n == 1 and sampling.temperature == 0
+        inputs = None if one_pass else _device_inputs(prompts, tokenizer.pad_token_id, model.device, {})
+        with self._run_lock:
+            if self._threads:
+                import torch
+
+                torch.set_num_threads(self._threads)
+            sums, firsts = whole.score(model, rows)
+            if inputs is not None:
+                generated, _ = self._run(model, tokenizer, inputs, sampling, False)
+        starts = [0]
+        for _, _, tails in ready:
+            starts.append(starts[-1] + len(tails))
+        if one_pass:
+            generated = [[firsts[start]] for start in starts[:-1]]
+        answers = _completions(tokenizer, model, prompts, sampling, [], generated, None)
+        for (index, _, _), answer, start, stop in zip(ready, answers, starts, starts[1:]):
+            logprobs = dict(zip(requests[index].candidates, sums[start:stop]))
+            results[index] = answer.model_copy(update={"candidate_logprobs": logprobs})
+        return [r for r in results if r is not None]
 
     def _run(
         self, model: Any, tokenizer: Any, inputs: dict[str, Any], sampling: SamplingParams, candidates: bool

@@ -3,6 +3,9 @@
 One `generate` call per batch with per-request sampling parameters, `n` samples in the same
 request (they share the prompt's KV cache), prefix caching on, and candidate probabilities read
 with `logprob_token_ids`: the full-vocabulary logprob of exactly the asked tokens, never a top-k.
+Whole candidates (several tokens, then the end of the turn) are read teacher-forced: each
+candidate's sequence is one more prompt in the same `generate` call, with `prompt_logprobs=0`
+(the logprob of every prompt token), and the scored positions are summed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from judge.backend import Capabilities, Completion, Request
 from judge.errors import BackendError
 from judge.models import Usage
-from judge.tokens import candidate_token_ids, chat_prompt_ids, encode, token_count, too_long
+from judge.tokens import candidate_token_ids, chat_prompt_ids, encode, end_ids, token_count, too_long, whole_candidate_ids
 from judge_transformers import options
 from judge_transformers.options import VLLM_INSTALL, require, verbose
 
@@ -72,8 +75,14 @@ class VLLMBackend:
         # LLM.generate is not safe to call from two threads: several Judges (or dispatchers)
         # sharing this backend take turns, each call still a whole batch.
         self._generate_lock = threading.Lock()
+        self._ends: frozenset[int] = frozenset()  # end-of-turn ids, known with the engine
         self.capabilities = Capabilities(
-            max_batch_size=batch_size, max_concurrency=1, exact_candidates=True, native_n=True
+            max_batch_size=batch_size,
+            max_concurrency=1,
+            exact_candidates=True,
+            native_n=True,
+            continuation=True,
+            whole_candidates=True,
         )
 
     def engine_args(self) -> dict[str, Any]:
@@ -134,7 +143,9 @@ class VLLMBackend:
                 self._ensure_folder()
                 self._llm = self._build_engine()
                 self._tokenizer = self._llm.get_tokenizer()
-                context = self._llm.llm_engine.model_config.max_model_len
+                model_config = self._llm.llm_engine.model_config
+                self._ends = end_ids(self._tokenizer, model_config.try_get_generation_config().get("eos_token_id"))
+                context = model_config.max_model_len
                 self.capabilities = self.capabilities.model_copy(update={"context_length": context})
             return self._llm
 
@@ -164,7 +175,9 @@ class VLLMBackend:
 
         context = self.capabilities.context_length
         results: list[Completion | None] = [None] * len(requests)
-        prompts, params, slots, candidate_maps = [], [], [], []
+        whole_scores: dict[int, dict[str, float]] = {}
+        # (request index, None: its generation | (candidate, scored ids): one whole candidate)
+        prompts, params, jobs, candidate_maps = [], [], [], []
         for index, request in enumerate(requests):
             ids, problem = chat_prompt_ids(self._tokenizer, request)
             if problem:
@@ -173,9 +186,19 @@ class VLLMBackend:
             if context is not None and len(ids) + request.sampling.max_tokens > context:
                 results[index] = too_long(len(ids), request.sampling.max_tokens, context)
                 continue
-            candidates, problem = self._candidate_ids(request.candidates)
+            whole = request.whole_candidates and bool(request.candidates)
+            tails: list[list[int]] = []
+            candidates: dict[str, int] = {}
+            if whole:
+                [(tails, problem)] = whole_candidate_ids(self._tokenizer, [request], [ids], self._ends)
+            else:
+                candidates, problem = self._candidate_ids(request.candidates)
             if problem:
                 results[index] = Completion(error=problem)
+                continue
+            longest = max(map(len, tails), default=0) + 1  # a scoring prompt still generates one token
+            if context is not None and len(ids) + longest > context:
+                results[index] = too_long(len(ids), longest, context)
                 continue
             sampling = request.sampling
             params.append(
@@ -190,13 +213,28 @@ class VLLMBackend:
                 )
             )
             prompts.append(TokensPrompt(prompt_token_ids=ids))
-            slots.append(index)
+            jobs.append((index, None))
             candidate_maps.append(candidates)
+            if whole:
+                whole_scores[index] = {}
+                for candidate, tail in zip(request.candidates, tails):
+                    params.append(SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0))
+                    prompts.append(TokensPrompt(prompt_token_ids=ids + tail))
+                    jobs.append((index, (candidate, tail)))
+                    candidate_maps.append({})
         for group in self._generate_groups(params):
             with self._generate_lock:
                 outputs = llm.generate([prompts[i] for i in group], [params[i] for i in group], use_tqdm=False)
             for i, output in zip(group, outputs):
-                results[slots[i]] = _completion(output, candidate_maps[i])
+                index, scoring = jobs[i]
+                if scoring is None:
+                    results[index] = _completion(output, candidate_maps[i])
+                else:
+                    whole_scores[index][scoring[0]] = _teacher_forced(output, len(scoring[1]))
+        for index, scores in whole_scores.items():
+            answer = results[index]
+            if answer is not None and answer.error is None:
+                results[index] = answer.model_copy(update={"candidate_logprobs": scores})
         return [r for r in results if r is not None]
 
     def _generate_groups(self, params: list[Any]) -> list[list[int]]:
@@ -240,6 +278,13 @@ def _completion(output: Any, candidates: dict[str, int]) -> Completion:
         candidate_logprobs=logprobs,
         usage=usage,
     )
+
+
+def _teacher_forced(output: Any, scored: int) -> float:
+    """The summed logprob of the last `scored` prompt tokens, as the model read them in order."""
+    ids = list(output.prompt_token_ids or [])
+    logprobs = output.prompt_logprobs or []
+    return sum(float(logprobs[p][ids[p]].logprob) for p in range(len(ids) - scored, len(ids)))
 
 
 def _resolve_model(model: str | None) -> tuple[str, Path | None]:
