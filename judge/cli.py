@@ -84,14 +84,35 @@ def add_judging_options(parser: argparse.ArgumentParser) -> Any:
     what.add_argument("-r", "--rubric", help="a rubric file (.yaml) or the name of a shipped rubric, e.g. helpfulness (see `judge rubrics`)")
     what.add_argument("-p", "--principle", action="append", default=[], metavar="TEXT",
                       help="a binary principle, instead of a rubric; repeat for several (implies --mode principle)")
-    what.add_argument("-m", "--mode", choices=["pointwise", "pairwise", "principle"],
-                      help="pointwise: score each criterion, weighted total; pairwise: which of two responses is better; "
-                      "principle: reward = P(Yes) that the response satisfies each principle (default: pointwise, or principle with -p)")
+    what.add_argument("-m", "--mode", choices=["pointwise", "pairwise", "principle", "listwise"],
+                      help="what is compared. pointwise: score each criterion, weighted total; pairwise: which of 2 (or more) responses is best; "
+                      "principle: reward = P(Yes) that the response satisfies each principle; listwise: a score per response and a best-to-worst order "
+                      "(default: pointwise, or principle with -p)")
     what.add_argument("--both-orders", action="store_true", help="pairwise: judge A/B and B/A and report position consistency")
     what.add_argument("--score-from", choices=["auto", "probabilities", "text"], default="auto",
                       help="read scores from exact token probabilities or from the model's text (default auto: probabilities when the backend gives them)")
-    what.add_argument("--format-pack", default="default", help="templates and parsers for a particular judge model (default: default)")
+    what.add_argument("-f", "--format", "--format-pack", dest="format_pack", default="default",
+                      help="format pack: templates and parsers for a particular judge model, e.g. prometheus, deepseek-grm, brrm, "
+                      "rlbff, rlbff-genrm, rewardanything, rm-r1 (default: default; see `judge plugins` and docs/formats.md)")
     what.add_argument("--aggregator", default="weighted_mean", help="how criteria combine into a score (default: weighted_mean)")
+
+    think = parser.add_argument_group("how the judge thinks (docs/strategies.md)")
+    think.add_argument("-s", "--strategy", default="direct",
+                       help="direct (one answer), reason (analysis, then the verdict's probabilities after a marker), "
+                       "rethink (BR-RM's two turns), vote (k samples, optional meta RM); see `judge plugins` (default: direct)")
+    think.add_argument("-k", "--samples", type=_positive, default=1, help="vote: samples per verdict (default 1)")
+    think.add_argument("--meta-rm", nargs="?", const="meta-critique", metavar="RUBRIC|PRINCIPLE",
+                       help="vote: rate each sample with a meta reward model (principle mode) and let only the top --meta-top vote; "
+                       "a rubric name or file, or a principle's text (bare --meta-rm: the shipped meta-critique rubric)")
+    think.add_argument("--meta-top", type=_positive, metavar="K", help="vote with --meta-rm: how many samples vote (default: half of -k, rounded up)")
+    think.add_argument("--meta-backend", help="backend of the meta RM (default: the judge's own, sharing its batches)")
+    think.add_argument("--meta-model", help="model of the meta RM (default: the judge's own)")
+    think.add_argument("--vote-reason", action="store_true", help="vote: each sample writes its analysis before its verdict")
+    think.add_argument("--no-shuffle", action="store_true", help="vote: keep the response order in every sample (default: shuffled per sample)")
+    think.add_argument("--reason-tokens", type=_positive, metavar="N", help="tokens for reasoning steps (default: the format pack's)")
+    think.add_argument("--retries", type=int, default=1, metavar="N",
+                       help="extra attempts for an answer that cannot be parsed, each with another seed (default 1); every attempt's text is kept")
+    think.add_argument("--trace", action="store_true", help="write every step's messages, texts, parsed values, retries and meta scores into each judgment")
 
     model = parser.add_argument_group("model")
     model.add_argument("-b", "--backend", help="backend plugin: transformers (default, the embedded model), vllm, openai, fake; see `judge plugins`; PLUGIN:NAME picks one plugin's backend when two register the same name")
@@ -179,6 +200,17 @@ def judging_request(args: argparse.Namespace, **fields: Any) -> Any:
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         top_p=args.top_p,
+        strategy=args.strategy,
+        samples=args.samples,
+        meta_rm=args.meta_rm,
+        meta_top=args.meta_top,
+        meta_backend=args.meta_backend,
+        meta_model=args.meta_model,
+        vote_reason=args.vote_reason,
+        shuffle=not args.no_shuffle,
+        reason_tokens=args.reason_tokens,
+        retries=args.retries,
+        trace=args.trace,
     )
     return ScoreRequest(**(shared | fields))
 

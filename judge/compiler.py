@@ -1,8 +1,11 @@
-"""The compiler: a rubric or principles plus a mode become a reusable prompt program.
+"""The compiler: a rubric or principles, a mode and a strategy become a reusable prompt program.
 
-A program is built once and run for every item. Running it is a coroutine that awaits model
-calls through `call`, so many items advance side by side, each at its own pace, and a later
-multi-turn or tool strategy is just another coroutine.
+A program is built once and run for every item. The mode says what is compared: it turns an
+item into questions (one verdict each: a criterion of one response, an order of a pair, a list).
+The strategy, a plugin, says how the judge thinks about each question (judge/strategy.py). The
+program runs every question's strategy as a coroutine that awaits model calls through `call`, so
+many items advance side by side, each at its own pace, and assembles the judgment from the
+answers (judge/verdicts.py).
 """
 
 from __future__ import annotations
@@ -10,22 +13,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from judge.backend import Completion, Request, SamplingParams
+from judge.backend import Capabilities, Completion, Request, SamplingParams
 from judge.errors import BackendError, JudgeError
 from judge.formats import FormatPack
-from judge.models import Item, Judgment, Message, RawOutput, Status, Usage, Verdict, content_text
-from judge.pairwise import check_count, in_item_order, orders, unique_best
-from judge.parsing import ParseSpec, Parsed
+from judge.models import Item, Judgment, Message, Status, Usage, content_text
+from judge.pairwise import check_count, orders
+from judge.parsing import ParseSpec, Parsed, Parser
 from judge.plugins import Registry
 from judge.rubric import Criterion, Rubric
+from judge.strategy import Question, Rate, Record, StepFailed, Strategy, StrategyContext, StrategyOptions, StrategySetup
 from judge.templates import render_messages
+from judge.verdicts import Answer, assemble
 
 Call = Callable[[Request], Awaitable[Completion]]
 ScoreFrom = Literal["auto", "probabilities", "text"]
-MODES = ("pointwise", "pairwise", "principle")
+MODES = ("pointwise", "pairwise", "principle", "listwise")
+LISTWISE_SCALE = (1, 5)  # a listwise score's scale where the format pack fixes none (RewardAnything's)
 
 
 @dataclass(frozen=True)
@@ -36,94 +42,215 @@ class CompileOptions:
     score_from: ScoreFrom = "auto"
     both_orders: bool = False
     sampling: SamplingParams | None = None
-
-
-@dataclass
-class _Step:
-    """One model call of a program, and how to read its answer."""
-
-    name: str
-    request: Request
-    spec: ParseSpec
-    criterion: Criterion | None
-    response: int
-    swapped: bool = False
-    order: tuple[int, ...] = ()  # pairwise: the item's index of the response shown at each position
+    strategy: str = "direct"
+    strategy_options: StrategyOptions = field(default_factory=StrategyOptions)
 
 
 class Program:
-    """A compiled judge: templates, sampling, parsers and aggregation for one rubric and mode."""
+    """A compiled judge: mode, strategy, templates, sampling, parsers and aggregation."""
 
-    def __init__(self, rubric: Rubric, options: CompileOptions, registry: Registry, exact: bool) -> None:
+    def __init__(
+        self, rubric: Rubric, options: CompileOptions, registry: Registry, exact: bool,
+        capabilities: Capabilities | None = None, has_meta: bool = False,
+    ) -> None:
         if options.mode not in MODES:
             raise JudgeError(f"unknown mode '{options.mode}' (modes: {', '.join(MODES)})")
         self.rubric = rubric
         self.options = options
+        self.registry = registry
         self.pack: FormatPack = registry.get("format_packs", options.format_pack)
-        if options.mode not in self.pack.templates:
-            raise JudgeError(f"format pack '{self.pack.name}' has no template for mode '{options.mode}'")
-        if options.mode not in self.pack.parsers:
-            raise JudgeError(f"format pack '{self.pack.name}' names no parser for mode '{options.mode}'")
         if options.mode == "pairwise" and len(self.pack.labels) < 2:
             raise JudgeError(f"format pack '{self.pack.name}' has {len(self.pack.labels)} label(s); pairwise mode needs at least 2")
-        self.parser = registry.get("parsers", self.pack.parsers[options.mode])
         self.binary_parser = registry.get("parsers", self.pack.parsers.get("principle", "yes_no"))
         self.aggregate = registry.get("aggregators", options.aggregator)
         self.exact = exact
+        self.capabilities = capabilities
         self.use_probabilities = _use_probabilities(options, exact)
-        self._sampling_by_step: dict[str, SamplingParams] = {}
+        self.strategy_options = options.strategy_options
+        self.strategy: Strategy = registry.get("strategies", options.strategy)
+        self._check_strategy(StrategySetup(options.mode, self.pack, capabilities, self.strategy_options,
+                                           self.use_probabilities, has_meta))
+        self.whole: set[str] = set()  # criteria whose points are scored as whole token sequences
+        self.from_text: set[str] = set()  # criteria read from text: points of several tokens, no whole scoring
+        self._sampling_cache: dict[tuple[Any, ...], SamplingParams] = {}
+        self._parsers: dict[str, Parser] = {}
         self.stamp: dict[str, Any] = {}  # fields every judgment carries (model, setup): set by the Judge
+
+    def _check_strategy(self, setup: StrategySetup) -> None:
+        """Every mode x strategy pair either runs or is refused here, saying which pairs exist."""
+        if self.options.mode not in self.strategy.modes:
+            combos = "; ".join(
+                f"{entry.name}: {', '.join(entry.value.modes)}" for entry in self.registry.entries("strategies")
+            )
+            raise JudgeError(f"strategy '{self.strategy.name}' does not run in {self.options.mode} mode (strategies and their modes: {combos})")
+        self.strategy.check(setup)
 
     @property
     def mode(self) -> str:
         return self.options.mode
 
-    async def run(self, item: Item, call: Call) -> Judgment:
+    # -- what the strategies use ----------------------------------------------------------------
+
+    def render(self, question: Question, part: str | None, order: tuple[int, ...]) -> list[Message]:
+        """The pack's template for a question's mode (or part), its responses shown in `order`."""
+        variables = question.variables
+        if question.mode in ("pairwise", "listwise"):
+            shown = [question.item.responses[index] for index in order]
+            variables = variables | {"responses": shown}
+            if len(shown) == 2:  # a two-way template names them; with more, only `responses` exists
+                variables |= {"response_a": shown[0], "response_b": shown[1]}
+            given = list(question.item.responses)
+        else:
+            given = [question.item.responses[question.response]]
+        template = self.pack.templates[self.pack.step(question.mode, part)]
+        messages = render_messages(self.pack.template_dirs, template, variables)
+        self._check_nothing_dropped(question.item, given, messages, template)
+        return messages
+
+    def sampling(
+        self, step: str, max_tokens: int | None = None, stop: tuple[str, ...] = (), n: int = 1,
+        temperature: float | None = None, seed: int | None = None,
+    ) -> SamplingParams:
+        """A step's sampling: the user's settings, else the pack's per-step defaults (made once)."""
+        key = (step, max_tokens, stop, n, temperature, seed)
+        known = self._sampling_cache.get(key)
+        if known is not None:
+            return known
+        user = self.options.sampling
+        tokens = max_tokens or (user.max_tokens if user is not None else None) or self.pack.max_tokens.get(
+            step, self.pack.max_tokens.get(step.split(":")[0], 16))
+        base = user or SamplingParams()
+        update: dict[str, Any] = {"max_tokens": tokens, "n": n, "stop": stop or base.stop}
+        if temperature is not None:
+            update["temperature"] = temperature
+        if seed is not None:
+            update["seed"] = seed
+        known = self._sampling_cache[key] = base.model_copy(update=update)
+        return known
+
+    def parser_for(self, mode: str, part: str | None, spec: ParseSpec) -> Parser:
+        if spec.kind == "yes_no" and mode != "principle":  # a binary criterion in pointwise mode
+            return self.binary_parser
+        name = self.pack.parser_name(mode, part)
+        if name is None:
+            raise JudgeError(f"format pack '{self.pack.name}' names no parser for '{self.pack.step(mode, part)}'")
+        parser = self._parsers.get(name)
+        if parser is None:
+            parser = self._parsers[name] = self.registry.get("parsers", name)
+        return parser
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self, item: Item, call: Call, rate: Rate | None = None) -> Judgment:
         """Judge one item; never raises for model trouble: that becomes the judgment's status."""
         started = time.perf_counter()
         try:
-            steps = self._steps(item)
+            questions = self.questions(item)
         except JudgeError as exc:
-            return self._judgment(item, Status.error, error=str(exc), started=started)
-        if len(steps) == 1:  # the common RL case: one verdict, no gather machinery
-            completions = [await call(steps[0].request)]
+            return assemble(self, item, [], started, error=str(exc))
+        if len(questions) == 1:  # the common RL case: one verdict, no gather machinery
+            answers = [await self._answer(questions[0], call, rate)]
         else:
-            completions = list(await asyncio.gather(*(call(step.request) for step in steps)))
-        return self._judge(item, steps, completions, started)
+            answers = list(await asyncio.gather(*(self._answer(q, call, rate) for q in questions)))
+        return assemble(self, item, answers, started)
 
-    # -- building the steps -------------------------------------------------------------------
+    async def _answer(self, question: Question, call: Call, rate: Rate | None) -> Answer:
+        """The strategy's answer to one question, retried within the budget while unparsed."""
+        record = Record(trace=[] if self.strategy_options.trace else None)
+        attempts = 0
+        parsed = Parsed(status=Status.unparsed, reason="not asked")
+        for attempt in range(self.strategy_options.retries + 1):
+            attempts += 1
+            try:
+                parsed = await self.strategy.decide(StrategyContext(self, question, call, rate, record, attempt))
+            except (StepFailed, JudgeError) as exc:  # a failed call, or an item its templates cannot show
+                parsed = Parsed(status=Status.error, reason=str(exc))
+                break
+            if parsed.status is not Status.unparsed:
+                break
+        if attempts > 1:
+            record.detail["attempts"] = attempts
+        return Answer(question, parsed, record, attempts - 1)
 
-    def probability_candidates(self) -> list[tuple[str, tuple[str, ...]]]:
-        """The answers whose exact probabilities decide verdicts, each with what asks for them."""
+    # -- questions ------------------------------------------------------------------------------
+
+    def probability_candidates(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(key, owner, answers) for every set of answers whose exact probabilities decide verdicts.
+
+        The key is a criterion id, or `pairwise`: what `whole` and `from_text` name.
+        """
+        if self.mode == "listwise" or (self.mode == "pairwise" and self.pack.scale is not None):
+            return []
+        prefix_of = getattr(self.strategy, "candidate_prefix", None)
+        prefix = prefix_of(self.pack) if prefix_of is not None else ""
         if self.mode == "pairwise":
             if not self.use_probabilities:
                 return []
-            labels = self.pack.labels  # an item of N responses reads labels[:N]
-            return [("pairwise mode's labels", tuple(labels[:2]))] + [
-                (f"pairwise mode's labels for {count} responses", tuple(labels[:count])) for count in range(3, len(labels) + 1)
+            labels = tuple(prefix + label for label in self.pack.labels)  # an item of N responses reads labels[:N]
+            return [("pairwise", "pairwise mode's labels", labels[:2])] + [
+                ("pairwise", f"pairwise mode's labels for {count} responses", labels[:count])
+                for count in range(3, len(labels) + 1)
             ]
-        found: list[tuple[str, tuple[str, ...]]] = []
+        found: list[tuple[str, str, tuple[str, ...]]] = []
         for criterion in self.rubric.criteria:
             if self.mode == "principle" or criterion.binary:
                 if self.mode == "principle" or self.use_probabilities:
-                    found.append((f"criterion '{criterion.id}'", (self.pack.yes, self.pack.no)))
+                    found.append((criterion.id, f"criterion '{criterion.id}'", (prefix + self.pack.yes, prefix + self.pack.no)))
             elif self.use_probabilities:
-                scale = criterion.scale
-                points = tuple(str(p) for p in scale.points())  # type: ignore[union-attr]
-                found.append((f"criterion '{criterion.id}' (scale {scale.min}-{scale.max})", points))  # type: ignore[union-attr]
+                low, high = self._scale(criterion)
+                points = tuple(prefix + str(p) for p in range(low, high + 1))
+                found.append((criterion.id, f"criterion '{criterion.id}' (scale {low}-{high})", points))
         return found
 
-    def _steps(self, item: Item) -> list[_Step]:
+    def _scale(self, criterion: Criterion) -> tuple[int, int]:
+        """The points a score is asked on: the format's own scale where it fixes one, else the criterion's."""
+        if self.pack.scale is not None:
+            return self.pack.scale
+        return criterion.scale.min, criterion.scale.max  # type: ignore[union-attr]
+
+    def questions(self, item: Item) -> list[Question]:
         check_prompt(item)
+        variables = self._variables(item)
+        count = len(item.responses)
         if self.mode == "pairwise":
-            check_count(len(item.responses), self.pack)
-            shown = orders(len(item.responses), self.options.both_orders)
-            return [self._pair_step(item, order, swapped=index > 0) for index, order in enumerate(shown)]
-        return [
-            self._criterion_step(item, index, criterion)
-            for index in range(len(item.responses))
-            for criterion in self.rubric.criteria
-        ]
+            check_count(count, self.pack)
+            spec = self._pair_spec(count)
+            return [
+                Question("pairwise-swapped" if index else "pairwise", "pairwise", item, variables, spec, order)
+                for index, order in enumerate(orders(count, self.options.both_orders))
+            ]
+        if self.mode == "listwise":
+            if count < 2:
+                raise JudgeError(f"listwise mode needs at least 2 responses, item has {count}")
+            low, high = self.pack.scale or LISTWISE_SCALE
+            spec = ParseSpec(kind="ranking", candidates=tuple(str(i + 1) for i in range(count)), use_probabilities=False,
+                             count=count, low=low, high=high)
+            return [Question("listwise", "listwise", item, variables, spec, tuple(range(count)))]
+        return [self._criterion_question(item, variables, index, criterion)
+                for index in range(count) for criterion in self.rubric.criteria]
+
+    def _pair_spec(self, count: int) -> ParseSpec:
+        labels = tuple(self.pack.labels[:count])
+        if self.pack.scale is not None:  # the format scores each response (DeepSeek-GRM): read from text
+            low, high = self.pack.scale
+            return ParseSpec(kind="scores", candidates=labels, use_probabilities=False, count=count, low=low, high=high)
+        return ParseSpec(kind="choice", candidates=labels, use_probabilities=self.use_probabilities, count=count)
+
+    def _criterion_question(self, item: Item, variables: dict[str, Any], index: int, criterion: Criterion) -> Question:
+        principle = self.mode == "principle"
+        binary = principle or criterion.binary
+        if binary:
+            points: list[str] = []
+            candidates = (self.pack.yes, self.pack.no)
+        else:
+            low, high = self._scale(criterion)
+            points = [str(p) for p in range(low, high + 1)]
+            candidates = tuple(points)
+        use_probabilities = (self.use_probabilities or principle) and criterion.id not in self.from_text
+        spec = ParseSpec(kind="yes_no" if binary else "score", candidates=candidates, use_probabilities=use_probabilities)
+        name = criterion.id if len(item.responses) == 1 else f"{criterion.id}@{index}"
+        variables = variables | {"response": item.responses[index], "criterion": criterion, "binary": binary, "points": points}
+        return Question(name, self.mode, item, variables, spec, (), index, criterion, whole=criterion.id in self.whole)
 
     def _variables(self, item: Item) -> dict[str, Any]:
         prompt_messages = (
@@ -145,55 +272,8 @@ class Program:
             "yes": self.pack.yes,
             "no": self.pack.no,
             "labels": self.pack.labels,
+            "scale": self.pack.scale or (LISTWISE_SCALE if self.mode == "listwise" else None),
         }
-
-    def _sampling(self, step: str) -> SamplingParams:
-        if self.options.sampling is not None:
-            return self.options.sampling
-        known = self._sampling_by_step.get(step)
-        if known is None:
-            known = self._sampling_by_step[step] = SamplingParams(max_tokens=self.pack.max_tokens.get(step, 16))
-        return known
-
-    def _criterion_step(self, item: Item, index: int, criterion: Criterion) -> _Step:
-        step_kind = "principle" if self.mode == "principle" else "pointwise"
-        binary = step_kind == "principle" or criterion.binary
-        variables = self._variables(item) | {
-            "response": item.responses[index],
-            "criterion": criterion,
-            "binary": binary,
-            "points": [] if binary else [str(p) for p in criterion.scale.points()],  # type: ignore[union-attr]
-        }
-        messages = render_messages(self.pack.template_dirs, self.pack.templates[step_kind], variables)
-        self._check_nothing_dropped(item, [item.responses[index]], messages, self.pack.templates[step_kind])
-        candidates = (self.pack.yes, self.pack.no) if binary else tuple(variables["points"])
-        use_probabilities = self.use_probabilities or step_kind == "principle"
-        spec = ParseSpec(kind="yes_no" if binary else "score", candidates=candidates, use_probabilities=use_probabilities)
-        # Built from validated parts (rendered messages, cached sampling, the pack's candidates):
-        # constructing skips a second validation of every message on the hot path.
-        request = Request.model_construct(
-            messages=tuple(messages),
-            sampling=self._sampling(step_kind),
-            candidates=candidates if use_probabilities else (),
-        )
-        name = f"{criterion.id}" if len(item.responses) == 1 else f"{criterion.id}@{index}"
-        return _Step(name, request, spec, criterion, index)
-
-    def _pair_step(self, item: Item, order: tuple[int, ...], swapped: bool) -> _Step:
-        shown = [item.responses[index] for index in order]
-        variables = self._variables(item) | {"responses": shown}
-        if len(shown) == 2:  # a two-way template names them; with more, only `responses` exists
-            variables |= {"response_a": shown[0], "response_b": shown[1]}
-        messages = render_messages(self.pack.template_dirs, self.pack.templates["pairwise"], variables)
-        self._check_nothing_dropped(item, list(item.responses), messages, self.pack.templates["pairwise"])
-        candidates = tuple(self.pack.labels[: len(shown)])
-        spec = ParseSpec(kind="choice", candidates=candidates, use_probabilities=self.use_probabilities)
-        request = Request.model_construct(
-            messages=tuple(messages),
-            sampling=self._sampling("pairwise"),
-            candidates=candidates if self.use_probabilities else (),
-        )
-        return _Step("pairwise-swapped" if swapped else "pairwise", request, spec, None, 0, swapped, order)
 
     def _check_nothing_dropped(self, item: Item, responses: list[Any], messages: list[Message], template: str) -> None:
         """An image (or any non-text part) the template does not pass on would be judged unseen."""
@@ -208,108 +288,6 @@ class Program:
                 f"'{self.pack.name}' shows the judge {len(shown)}: it would judge content it cannot see "
                 f"({self.mode} mode of this pack reads text only; try a mode or format pack that passes content parts)"
             )
-
-    # -- reading the answers ------------------------------------------------------------------
-
-    def _judge(self, item: Item, steps: list[_Step], completions: list[Completion], started: float) -> Judgment:
-        usage = Usage.model_construct(**{
-            field: sum(getattr(c.usage, field) for c in completions)
-            for field in ("prompt_tokens", "completion_tokens", "requests", "cached_requests")
-        })
-        raw: list[RawOutput] = []
-        errors: list[str] = []
-        parsed: list[Parsed] = []
-        for step, completion in zip(steps, completions):
-            raw.append(RawOutput.model_construct(step=step.name, texts=completion.texts, finish_reasons=completion.finish_reasons))
-            if completion.error is not None:
-                errors.append(f"{step.name}: {completion.error}")
-                parsed.append(Parsed(status=Status.error, reason=completion.error))
-                continue
-            parser = self.binary_parser if step.spec.kind == "yes_no" else self.parser
-            parsed.append(parser(completion, step.spec))
-        if errors:
-            return self._judgment(item, Status.error, error="; ".join(errors), raw=raw, usage=usage, started=started)
-        if self.mode == "pairwise":
-            return self._judge_pair(item, steps, parsed, raw, usage, started)
-        return self._judge_criteria(item, steps, parsed, raw, usage, started)
-
-    def _judge_criteria(self, item, steps, parsed, raw, usage, started) -> Judgment:  # type: ignore[no-untyped-def]
-        verdicts: list[Verdict] = []
-        for step, answer in zip(steps, parsed):
-            criterion: Criterion = step.criterion
-            score = passed = None
-            if answer.status is Status.ok and answer.value is not None:
-                score = answer.value
-                if step.spec.kind == "yes_no":
-                    passed = answer.value >= 0.5
-            verdicts.append(Verdict.model_construct(
-                criterion=criterion.id,
-                response=step.response,
-                status=answer.status,
-                score=score,
-                passed=passed,
-                probabilities=answer.probabilities,
-                step=step.name,
-                reason=answer.reason,
-            ))
-        scores: list[float | None] = []
-        for index in range(len(item.responses)):
-            own = [v for v in verdicts if v.response == index]
-            scores.append(self.aggregate(own, self.rubric) if all(v.status is Status.ok for v in own) else None)
-        status = Status.ok if all(v.status is Status.ok for v in verdicts) else Status.unparsed
-        reward = scores[0] if self.mode == "principle" else None
-        return self._judgment(item, status, raw=raw, usage=usage, started=started, verdicts=verdicts, scores=scores, reward=reward)
-
-    def _judge_pair(self, item, steps, parsed, raw, usage, started) -> Judgment:  # type: ignore[no-untyped-def]
-        """`scores`: P(each response is the best), in the item's order, averaged over the orders judged;
-        `preferred`: the strictly best one (None on a tie). Each verdict's score is P(response 0 wins)."""
-        labels = steps[0].spec.candidates
-        verdicts: list[Verdict] = []
-        preferences: list[list[float] | None] = []
-        for step, answer in zip(steps, parsed):
-            probs = None
-            if answer.probabilities is not None:
-                probs = in_item_order([answer.probabilities[label] for label in labels], step.order)
-            elif answer.choice is not None:
-                probs = in_item_order([1.0 if label == answer.choice else 0.0 for label in labels], step.order)
-            preferences.append(probs)
-            verdicts.append(
-                Verdict(
-                    criterion="preference",
-                    status=answer.status,
-                    probabilities=answer.probabilities,
-                    score=None if probs is None else probs[0],
-                    step=step.name,
-                    reason=answer.reason,
-                )
-            )
-        if any(p is None for p in preferences):
-            return self._judgment(item, Status.unparsed, raw=raw, usage=usage, started=started, verdicts=verdicts)
-        mean = [sum(p[i] for p in preferences) / len(preferences) for i in range(len(labels))]  # type: ignore[index]
-        judgment = self._judgment(item, Status.ok, raw=raw, usage=usage, started=started, verdicts=verdicts,
-                                  scores=mean, preferred=unique_best(mean))
-        if len(preferences) == 2:
-            firsts = [unique_best(p) for p in preferences]  # type: ignore[arg-type]
-            judgment.metadata["position_consistent"] = firsts[0] == firsts[1]
-        return judgment
-
-    def _judgment(self, item: Item, status: Status, *, error: str | None = None, raw=None, usage=None, started: float, **fields: Any) -> Judgment:  # type: ignore[no-untyped-def]
-        # Every value here was built and checked by this program: constructing skips revalidating
-        # the verdicts, raw texts and usage on the hot path (the output is validated when read back).
-        stamp = {key: dict(value) if isinstance(value, dict) else value for key, value in self.stamp.items()}
-        return Judgment.model_construct(
-            id=item.id,
-            status=status,
-            mode=self.mode,
-            rubric=self.rubric.name,
-            raw=raw or [],
-            usage=usage or Usage(),
-            error=error,
-            latency_s=round(time.perf_counter() - started, 4),
-            metadata=dict(item.metadata),
-            **stamp,
-            **fields,
-        )
 
 
 def check_prompt(item: Item) -> None:
@@ -339,6 +317,10 @@ def media_parts(values: list[Any]) -> list[str]:
 
 
 def _use_probabilities(options: CompileOptions, exact: bool) -> bool:
+    if options.mode == "listwise":
+        if options.score_from == "probabilities":
+            raise BackendError("listwise mode reads its scores and order from the judge's text; --score-from probabilities does not apply to it")
+        return False
     if options.score_from == "text":
         if options.mode == "principle":
             raise BackendError("principle mode reads P(Yes) from token probabilities; --score-from text does not apply to it")
@@ -355,6 +337,10 @@ def _use_probabilities(options: CompileOptions, exact: bool) -> bool:
     return exact
 
 
-def compile_program(rubric: Rubric, options: CompileOptions, registry: Registry, exact_candidates: bool) -> Program:
-    """Build the program for a rubric and mode; fails early on unknown packs, parsers or modes."""
-    return Program(rubric, options, registry, exact_candidates)
+def compile_program(
+    rubric: Rubric, options: CompileOptions, registry: Registry, exact_candidates: bool,
+    capabilities: Capabilities | None = None, has_meta: bool = False,
+) -> Program:
+    """Build the program for a rubric, mode and strategy; fails early on unknown packs, parsers,
+    modes, strategies, and on pairs of them that cannot run."""
+    return Program(rubric, options, registry, exact_candidates, capabilities, has_meta)

@@ -11,6 +11,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from judge.models import Item, Judgment, Status
 from judge.plugins import Registry, get_registry
 from judge.rubric import Rubric
 from judge.scheduler import Dispatcher
+from judge.strategy import Call, Rate, StrategyOptions
 
 
 def make_backend(
@@ -51,7 +53,12 @@ def _first_validation_error(exc: Any) -> str:
 
 
 class Judge:
-    """A compiled program bound to a backend. Reusable across many `score` calls."""
+    """A compiled program bound to a backend. Reusable across many `score` calls.
+
+    `strategy` is how the judge thinks (`direct`, `reason`, `rethink`, `vote`, or a plugin's);
+    `meta` is a second judge, usually principle mode, that rates each of a vote's samples (the
+    meta reward model). Given the same backend object, it shares this judge's batches and cache.
+    """
 
     def __init__(
         self,
@@ -68,6 +75,9 @@ class Judge:
         sampling: SamplingParams | None = None,
         registry: Registry | None = None,
         cache: bool | str | Path | CallCache = False,
+        strategy: str = "direct",
+        strategy_options: StrategyOptions | None = None,
+        meta: Judge | None = None,
     ) -> None:
         self.registry = (registry or get_registry()).load()
         if backend is None or isinstance(backend, str):
@@ -76,16 +86,18 @@ class Judge:
             backend = with_cache(backend, None if cache is True else cache)
         self.backend: Backend = backend
         self.rubric = rubric
-        self.options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling)
+        self.options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling, strategy,
+                                      strategy_options or StrategyOptions())
+        self.meta = meta
         # A backend that learns its capabilities at start() (a server) is assumed able until then;
         # the program is rebuilt, or refused with a clear error, once the truth is known.
         exact = backend.capabilities.exact_candidates
         self._setup: dict[str, Any] | None = None
-        self.program: Program = self._compile(exact is not False)
+        self.program: Program = self._compile(exact is not False, None if exact is None else backend.capabilities)
         self._prepared = False
 
-    def _compile(self, exact: bool) -> Program:
-        program = compile_program(self.rubric, self.options, self.registry, exact)
+    def _compile(self, exact: bool, capabilities: Any) -> Program:
+        program = compile_program(self.rubric, self.options, self.registry, exact, capabilities, self.meta is not None)
         program.stamp = {"model": self.backend.model, "setup": self.setup}
         return program
 
@@ -100,16 +112,23 @@ class Judge:
         return dict(self._setup)
 
     def _describe_setup(self) -> dict[str, Any]:
-        return {
+        setup: dict[str, Any] = {
             "rubric": self.rubric.name,
             "rubric_sha256": self.rubric.digest()[:16],
             "mode": self.options.mode,
-            "strategy": "direct",
+            "strategy": self.options.strategy,
             "format_pack": self.options.format_pack,
             "aggregator": self.options.aggregator,
             "score_from": self.options.score_from,
             "both_orders": self.options.both_orders,
         }
+        # Written only where they differ from direct judging's defaults, so files of plain judging
+        # written before strategies existed still --resume and --compare as the same setup.
+        if self.options.strategy != "direct" or self.options.strategy_options.recorded() != StrategyOptions().recorded():
+            setup["strategy_options"] = self.options.strategy_options.recorded()
+        if self.meta is not None:
+            setup["meta"] = {"model": self.meta.backend.model, **self.meta.setup}
+        return setup
 
     async def prepare(self) -> None:
         """Start the backend and settle the program against what it can really do.
@@ -123,29 +142,41 @@ class Judge:
         if start is not None:
             await start()
         exact = bool(self.backend.capabilities.exact_candidates)
-        if exact != self.program.exact:
-            self.program = self._compile(exact)
+        self.program = self._compile(exact, self.backend.capabilities)  # against what it can really do
         self.program.stamp["model"] = self.backend.model  # a server may have named its model at start
         await self._check_candidates()
+        if self.meta is not None:
+            await self.meta.prepare()
         self._prepared = True
 
     async def _check_candidates(self) -> None:
-        """Each token whose probability decides a verdict must be one token for this model."""
+        """Each answer whose probability decides a verdict must be one token for this model, or be
+        scored whole (a backend with `whole_candidates`), or, under `--score-from auto`, be read
+        from the text: a 1-10 scale is judged, never refused for its "10"."""
         token_count = getattr(self.backend, "token_count", None)
         if token_count is None:
             return
         counts: dict[str, int | None] = {}
-        for owner, candidates in self.program.probability_candidates():
+        whole = bool(self.backend.capabilities.whole_candidates)
+        for key, owner, candidates in self.program.probability_candidates():
             for candidate in candidates:
                 if candidate not in counts:
                     counts[candidate] = await token_count(candidate)
                 count = counts[candidate]
-                if count is not None and count != 1:
-                    raise BackendError(
-                        f"{owner}: the answer '{candidate}' is {count} tokens for {self.backend.model}'s tokenizer, "
-                        "and a verdict read from probabilities needs each answer to be one token; "
-                        "use a scale whose points are single tokens (e.g. 1-5 or 0-9), or --score-from text"
-                    )
+                if count is None or count == 1:
+                    continue
+                if key != "pairwise" and whole:
+                    self.program.whole.add(key)
+                    break
+                if key != "pairwise" and self.options.score_from == "auto" and self.options.mode != "principle":
+                    self.program.from_text.add(key)
+                    break
+                raise BackendError(
+                    f"{owner}: the answer '{candidate}' is {count} tokens for {self.backend.model}'s tokenizer, "
+                    "and a verdict read from probabilities needs each answer to be one token, or a backend that "
+                    "scores whole answers (transformers, vllm); use a scale whose points are single tokens "
+                    "(e.g. 1-5 or 0-9), or --score-from text"
+                )
 
     def window(self) -> int:
         """How many items run at once: enough to fill every batch slot, a few times over."""
@@ -155,7 +186,9 @@ class Judge:
     async def stream(self, items: Iterable[Item]) -> AsyncIterator[Judgment]:
         """Judge items as a stream, yielding each judgment as soon as it is done (any order)."""
         await self.prepare()
-        async with Dispatcher(self.backend) as dispatcher:
+        async with AsyncExitStack() as stack:
+            dispatcher = await stack.enter_async_context(Dispatcher(self.backend))
+            rate = await self._meta_rate(stack, dispatcher)
             # Finished tasks are handed over by their done-callback: waiting with asyncio.wait
             # over the whole window would register a callback on every running task each time.
             running: set[asyncio.Task[Judgment]] = set()
@@ -177,7 +210,7 @@ class Judge:
                         if item is None:
                             exhausted = True
                             break
-                        task = asyncio.create_task(self._run_one(item, dispatcher))
+                        task = asyncio.create_task(self._run_one(item, dispatcher, rate))
                         running.add(task)
                         task.add_done_callback(on_done)
                     if not running and not finished:
@@ -192,9 +225,23 @@ class Judge:
                     task.cancel()
                 await asyncio.gather(*running, return_exceptions=True)
 
-    async def _run_one(self, item: Item, dispatcher: Dispatcher) -> Judgment:
+    async def _meta_rate(self, stack: AsyncExitStack, dispatcher: Dispatcher) -> Rate | None:
+        """How a strategy asks the meta RM: through this run's batches when it shares the backend."""
+        meta = self.meta
+        if meta is None:
+            return None
+        call: Call = dispatcher.call
+        if meta.backend is not self.backend:
+            call = (await stack.enter_async_context(Dispatcher(meta.backend))).call
+
+        async def rate(item: Item) -> Judgment:
+            return await meta.program.run(item, call)
+
+        return rate
+
+    async def _run_one(self, item: Item, dispatcher: Dispatcher, rate: Rate | None) -> Judgment:
         try:
-            return await self.program.run(item, dispatcher.call)
+            return await self.program.run(item, dispatcher.call, rate)
         except Exception as exc:  # a bug in one item's program must not sink the batch
             return Judgment(
                 id=item.id, status=Status.error, mode=self.program.mode, error=f"internal error: {exc!r}",
@@ -222,3 +269,5 @@ class Judge:
     async def aclose(self) -> None:
         self._prepared = False
         await self.backend.aclose()
+        if self.meta is not None and self.meta.backend is not self.backend:
+            await self.meta.aclose()

@@ -57,6 +57,18 @@ def register_aggregators(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def register_strategies(register: Callable[..., None]) -> None:
+    """Register strategies, how a judge thinks about one question: `register(strategy)`.
+
+    A strategy has `name`, `description`, `modes` (the modes it runs in), `check(setup)` (raise
+    JudgeError when it cannot run a compiled setup: a missing template, a backend capability)
+    and `async decide(ctx) -> Parsed`, a coroutine over the `judge.strategy.StrategyContext` the
+    core hands it: render the pack's templates, ask the model, parse, rate with the meta reward
+    model, record. It never touches a backend, the scheduler or the cache.
+    """
+
+
+@hookspec
 def register_tools(register: Callable[..., None]) -> None:
     """Register tools a judge may call while reasoning: `register(name, tool, description="")`.
 

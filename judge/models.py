@@ -89,6 +89,7 @@ class Verdict(BaseModel):
     decided_by: str = "model"
     step: str
     reason: str | None = None
+    detail: dict[str, Any] | None = None  # what the strategy saw: votes, meta scores, attempts
 
 
 class RawOutput(BaseModel):
@@ -109,7 +110,9 @@ class Judgment(BaseModel):
     scores: list[float | None] = Field(default_factory=list)
     verdicts: list[Verdict] = Field(default_factory=list)
     preferred: int | None = None
+    ranking: list[int] | None = None  # listwise: the item's response indices, best first
     reward: float | None = None
+    retries: int = 0  # extra attempts spent on unparsed answers
     raw: list[RawOutput] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     latency_s: float = 0.0
@@ -117,6 +120,7 @@ class Judgment(BaseModel):
     model: str | None = None
     setup: dict[str, Any] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    trace: list[dict[str, Any]] | None = None  # with --trace: every step's messages, texts and values
 
 
-Mode = Literal["pointwise", "pairwise", "principle"]
+Mode = Literal["pointwise", "pairwise", "principle", "listwise"]

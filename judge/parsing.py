@@ -12,21 +12,34 @@ from judge.models import Status
 
 
 class ParseSpec(BaseModel):
-    """What a step expects back. `candidates` map the exact tokens asked for to their values."""
+    """What a step expects back. `candidates` map the exact tokens asked for to their values.
+
+    kinds: `score` (one response, a point of `candidates`), `yes_no` (candidates: yes, no),
+    `choice` (the best of `count` shown responses; candidates: their labels), `scores` (one
+    score per shown response, e.g. DeepSeek-GRM's boxed list, on the pack's scale `low`-`high`),
+    `ranking` (listwise: a score per shown response and a best-to-worst order).
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["score", "choice", "yes_no"]
+    kind: Literal["score", "choice", "yes_no", "scores", "ranking"]
     candidates: tuple[str, ...]
     use_probabilities: bool
+    count: int = 1  # responses shown to the judge
+    low: float | None = None  # the scale of `scores` / `ranking` answers, when the format fixes one
+    high: float | None = None
 
 
 class Parsed(BaseModel):
+    """One answer read. Positions in `scores` and `ranking` are as shown to the judge (0-based)."""
+
     status: Status
     value: float | None = None
     choice: str | None = None
     probabilities: dict[str, float] | None = None
     reason: str | None = None
+    scores: list[float] | None = None  # one per shown response
+    ranking: list[int] | None = None  # shown positions, best first
 
 
 class Parser(Protocol):

@@ -61,7 +61,7 @@ class PluginInfo:
     first_party: bool = False
 
 
-KINDS = ("backends", "format_packs", "parsers", "aggregators", "tools", "verifiers", "rubric_generators")
+KINDS = ("backends", "format_packs", "parsers", "aggregators", "strategies", "tools", "verifiers", "rubric_generators")
 
 
 class Registry:
@@ -299,7 +299,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _singular(kind: str) -> str:
-    return kind[:-1].replace("_", " ")
+    word = kind[:-3] + "y" if kind.endswith("ies") else kind[:-1]
+    return word.replace("_", " ")
 
 
 def _allowed_from_env() -> set[str] | None:

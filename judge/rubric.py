@@ -27,8 +27,8 @@ class Scale(BaseModel):
     def _ordered(self) -> Scale:
         if self.max <= self.min:
             raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
-        if self.max - self.min > 9:
-            raise ValueError("a scale spans at most 10 points, so each score is one token")
+        if self.max - self.min > 100:
+            raise ValueError("a scale spans at most 101 points (0-100)")
         return self
 
     def points(self) -> list[int]:

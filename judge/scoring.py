@@ -13,12 +13,14 @@ from itertools import islice
 from pydantic import BaseModel, Field
 
 from judge.backend import SamplingParams, backend_options
-from judge.engine import Judge
+from judge.cache import with_cache
+from judge.engine import Judge, make_backend
 from judge.errors import Interrupted, JudgeError
 from judge.inputs import Row, check_source, count_rows, read_rows
 from judge.models import Item, Judgment, Status
 from judge.output import JudgmentWriter, OutputLock, OutputPlan, Resumed, check_output, compact_for_resume
 from judge.rubric import Rubric, load_rubric
+from judge.strategy import StrategyOptions
 
 
 class ScoreRequest(BaseModel):
@@ -46,6 +48,17 @@ class ScoreRequest(BaseModel):
     overwrite: bool = False
     limit: int | None = None
     quiet: bool = False
+    strategy: str = "direct"
+    samples: int = Field(default=1, ge=1)
+    meta_rm: str | None = None
+    meta_top: int | None = Field(default=None, ge=1)
+    meta_backend: str | None = None
+    meta_model: str | None = None
+    vote_reason: bool = False
+    shuffle: bool = True
+    reason_tokens: int | None = Field(default=None, ge=1)
+    retries: int = Field(default=1, ge=0)
+    trace: bool = False
 
 
 def rubric_for(request: ScoreRequest) -> tuple[Rubric, str]:
@@ -67,6 +80,62 @@ def sampling_for(request: ScoreRequest) -> SamplingParams | None:
     )
 
 
+def strategy_options_for(request: ScoreRequest) -> StrategyOptions:
+    return StrategyOptions(
+        samples=request.samples, meta_top=request.meta_top, temperature=request.temperature or None,
+        reason=request.vote_reason, shuffle=request.shuffle, reason_tokens=request.reason_tokens,
+        retries=request.retries, seed=request.seed or 0, trace=request.trace,
+    )
+
+
+def judge_for(request: ScoreRequest) -> Judge:
+    """The judge a request asks for, with its meta reward model when --meta-rm is given.
+
+    The meta RM shares the judge's backend object (its batches and cache) unless another backend
+    or model is named for it.
+    """
+    rubric, mode = rubric_for(request)
+    if request.strategy != "vote" and (request.samples > 1 or request.meta_rm or request.meta_top):
+        raise JudgeError("--samples, --meta-rm and --meta-top are options of --strategy vote")
+    backend = make_backend(
+        request.backend, request.model,
+        **backend_options(request.options) | ({"base_url": request.base_urls} if request.base_urls else {}),
+    )
+    if request.cache:
+        backend = with_cache(backend)
+    meta = None
+    if request.meta_rm:
+        meta_backend = backend
+        if request.meta_backend or request.meta_model:
+            meta_backend = make_backend(request.meta_backend or request.backend, request.meta_model or request.model)
+            if request.cache:
+                meta_backend = with_cache(meta_backend)
+        meta = Judge(meta_rubric(request.meta_rm), mode="principle", backend=meta_backend)
+    return Judge(
+        rubric,
+        mode=mode,
+        backend=backend,
+        format_pack=request.format_pack,
+        aggregator=request.aggregator,
+        score_from=request.score_from,  # type: ignore[arg-type]
+        both_orders=request.both_orders,
+        sampling=sampling_for(request),
+        strategy=request.strategy,
+        strategy_options=strategy_options_for(request),
+        meta=meta,
+    )
+
+
+def meta_rubric(given: str) -> Rubric:
+    """--meta-rm's value: a shipped rubric's name or a rubric file, else a principle's own text."""
+    try:
+        return load_rubric(given)
+    except JudgeError:
+        if not any(ch.isspace() for ch in given.strip()):  # a name or a path, not a sentence
+            raise
+    return Rubric.from_principles([given])
+
+
 def run_score(request: ScoreRequest, counts: Counter[str] | None = None) -> Counter[str]:
     """Judge every row not judged yet; returns counts by status. Raises JudgeError on bad setup.
 
@@ -74,22 +143,10 @@ def run_score(request: ScoreRequest, counts: Counter[str] | None = None) -> Coun
     input, output path, backend, model, server) is checked before the output is opened, and an
     old output is replaced only once the new run is under way.
     """
-    rubric, mode = rubric_for(request)
+    rubric_for(request)
     check_source(request.input)
     plan = check_output(request.output, source=request.input, resume=request.resume, overwrite=request.overwrite)
-    judge = Judge(
-        rubric,
-        mode=mode,
-        backend=request.backend,
-        model=request.model,
-        backend_options=backend_options(request.options) | ({"base_url": request.base_urls} if request.base_urls else {}),
-        format_pack=request.format_pack,
-        aggregator=request.aggregator,
-        score_from=request.score_from,  # type: ignore[arg-type]
-        both_orders=request.both_orders,
-        sampling=sampling_for(request),
-        cache=request.cache,
-    )
+    judge = judge_for(request)
     counts = Counter() if counts is None else counts  # a caller's own, to read after an interrupt
     # asyncio.Runner turns Ctrl-C into cancelling the run's task, so a write is never torn in half;
     # after an interrupt it is not closed, since closing waits for a model call still running in a

@@ -16,7 +16,7 @@ examples:
   judge eval --from reports/llmbar/judgments.jsonl -o reports/llmbar-again
   judge eval --compare reports/before reports/after
 
-data formats (detected from the rows; --format to force one):
+data formats (detected from the rows; --data-format to force one):
   pairs       {"prompt", "chosen", "rejected", "subset"?}            LLMBar, RewardBench 1
   rmbench     "chosen" and "rejected" are lists of 3 style variants   RM-Bench
   judgebench  {"question", "response_A", "response_B", "label": "A>B" | "B>A"}
@@ -44,7 +44,7 @@ def add_eval_parser(commands: Any, add_judging_options: Callable[[argparse.Argum
     )
     parser.add_argument("data", nargs="*", metavar="DATA", help="benchmark files (JSONL or .json arrays)")
     source = parser.add_argument_group("what to evaluate")
-    source.add_argument("--format", dest="data_format", choices=["pairs", "rmbench", "judgebench", "best_of_n", "engine"],
+    source.add_argument("--data-format", dest="data_format", choices=["pairs", "rmbench", "judgebench", "best_of_n", "engine"],
                         help="the data format, when detection from the rows is not what you want")
     source.add_argument("--limit", type=positive, help="only the first N rows of the data (across files, in order)")
     source.add_argument("--seed", type=int, default=0,

@@ -152,7 +152,7 @@ def read_eval_rows(paths: list[str], *, data_format: str | None = None, limit: i
                     where,
                     line,
                     f"this row looks like {fmt}, but the rows before it are {first[0]} (from line {first[1]}); "
-                    "a file holds one format: split the file, or give --format to read every row as one format",
+                    "a file holds one format: split the file, or give --data-format to read every row as one format",
                 )
             row = _parse(fmt, data, path, where, line)
             if row.id in seen:

@@ -115,7 +115,7 @@ def _write_items(items: list[Item], path: Path, judgments: Path, score: ScoreReq
     text = "".join(item.model_dump_json(exclude_defaults=True) + "\n" for item in items)
     if path.exists() and score.resume and judgments.exists() and path.read_text(encoding="utf-8") != text:
         raise JudgeError(
-            f"--resume: {path} was made from other data, --seed, --limit, --format or suites; resume with the "
+            f"--resume: {path} was made from other data, --seed, --limit, --data-format or suites; resume with the "
             "same ones, or start again with --overwrite"
         )
     if judgments.exists() and not (score.resume or score.overwrite):

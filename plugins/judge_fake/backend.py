@@ -9,7 +9,7 @@ from collections.abc import Callable
 from judge.backend import Capabilities, Completion, Request
 from judge.models import Usage
 
-Responder = Callable[[Request], Completion | str]
+Responder = Callable[[Request], Completion | str | list[str]]
 
 
 class FakeBackend:
@@ -34,13 +34,17 @@ class FakeBackend:
         cacheable: bool = False,
         token_counts: dict[str, int] | None = None,
         record: bool = True,
+        native_n: bool = False,
+        continuation: bool = True,
+        whole_candidates: bool = False,
     ) -> None:
         self.responder = responder
         self.text = str(text)
         self.delay = float(delay)
         self.thread_delay = float(thread_delay)  # blocks a worker thread, as a local model's forward pass does
         self.capabilities = Capabilities(
-            max_batch_size=int(batch_size), max_concurrency=int(concurrency), exact_candidates=bool(exact_candidates)
+            max_batch_size=int(batch_size), max_concurrency=int(concurrency), exact_candidates=bool(exact_candidates),
+            native_n=bool(native_n), continuation=bool(continuation), whole_candidates=bool(whole_candidates),
         )
         self.requests: list[Request] = []
         self.batches: list[int] = []
@@ -75,14 +79,15 @@ class FakeBackend:
             answer = self.responder(request)
             if isinstance(answer, Completion):
                 return answer
-            text = answer
+            text = answer  # a list gives the n samples' texts
         else:
             text = self.text
         logprobs = None
         if request.candidates and self.capabilities.exact_candidates:
             logprobs = {c: -0.6931 for c in request.candidates}
+        n = request.sampling.n
         return Completion(
-            texts=[text] * request.sampling.n,
+            texts=[text] * n if isinstance(text, str) else list(text)[:n],
             finish_reasons=["stop"] * request.sampling.n,
             candidate_logprobs=logprobs,
             usage=Usage(prompt_tokens=1, completion_tokens=1, requests=1),

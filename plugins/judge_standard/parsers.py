@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from judge.backend import Completion
@@ -84,7 +85,9 @@ def parse_yes_no(completion: Completion, spec: ParseSpec) -> Parsed:
         if isinstance(probs, Parsed):
             return probs
         return Parsed(status=Status.ok, value=probs[yes], probabilities=probs)
-    match = re.match(rf"^\W*({re.escape(yes)}|{re.escape(no)})\b", _text(completion), re.IGNORECASE)
+    # The word must stand as the answer: alone, or before punctuation or a line break. "No idea"
+    # or "Not sure" opens with "No" but answers nothing, and is unparsed, not a No.
+    match = re.match(rf"^\W*({re.escape(yes)}|{re.escape(no)})(?=\s*$|\s*[.,;:!)\]*]|\s*\n)", _text(completion), re.IGNORECASE)
     if match is None:
         return Parsed(status=Status.unparsed, reason=f"the text does not start with {yes} or {no}")
     return Parsed(status=Status.ok, value=1.0 if match.group(1).lower() == yes.lower() else 0.0)
@@ -105,3 +108,44 @@ def parse_rewardbench(completion: Completion, spec: ParseSpec) -> Parsed:
     marks = [f"[[{label}]]" for label in spec.candidates]
     listed = marks[0] if len(marks) == 1 else f"{', '.join(marks[:-1])} or {marks[-1]}"
     return Parsed(status=Status.unparsed, reason=f"no {listed} in the text")
+
+
+def parse_listwise(completion: Completion, spec: ParseSpec) -> Parsed:
+    """The default listwise answer: JSON `{"scores": {"1": s, ...}, "ranking": [best, ..., worst]}`.
+
+    Responses are numbered from 1 as shown; every one must have a score on the spec's scale and
+    appear once in the ranking. The last JSON object in the text that has both keys is read.
+    """
+    found = last_json_object(_text(completion), ("scores", "ranking"))
+    if found is None:
+        return Parsed(status=Status.unparsed, reason='no JSON object with "scores" and "ranking" in the text')
+    names = [str(i + 1) for i in range(spec.count)]
+    scores, ranking = found["scores"], found["ranking"]
+    if not isinstance(scores, dict) or sorted(map(str, scores)) != sorted(names):
+        return Parsed(status=Status.unparsed, reason=f'"scores" must give exactly responses {", ".join(names)} a score')
+    values: list[float] = []
+    for name in names:
+        value = scores.get(name, scores.get(int(name)))  # type: ignore[call-overload]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return Parsed(status=Status.unparsed, reason=f"response {name}'s score is not a number")
+        if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+            return Parsed(status=Status.unparsed, reason=f"response {name}'s score {value} is off the scale {spec.low}-{spec.high}")
+        values.append(float(value))
+    order = [str(r) for r in ranking] if isinstance(ranking, list) else []
+    if sorted(order) != sorted(names):
+        return Parsed(status=Status.unparsed, reason=f'"ranking" must list responses {", ".join(names)} once each')
+    return Parsed(status=Status.ok, scores=values, ranking=[int(r) - 1 for r in order])
+
+
+def last_json_object(text: str, keys: tuple[str, ...]) -> dict | None:  # type: ignore[type-arg]
+    """The last `{...}` in the text that parses as a JSON object holding every key, or None."""
+    decoder = json.JSONDecoder()
+    found = None
+    for start in [i for i, ch in enumerate(text) if ch == "{"]:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and all(k in value for k in keys):
+            found = value
+    return found

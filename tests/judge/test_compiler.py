@@ -226,7 +226,7 @@ def test_several_responses_are_each_scored_pointwise():
 
 def test_unknown_mode_and_pack_fail_early():
     with pytest.raises(JudgeError, match="unknown mode"):
-        Judge(RUBRIC, mode="listwise", backend=FakeBackend())
+        Judge(RUBRIC, mode="ranked", backend=FakeBackend())
     with pytest.raises(JudgeError, match="no format pack named 'nope'"):
         Judge(RUBRIC, backend=FakeBackend(), format_pack="nope")
 
@@ -266,12 +266,21 @@ def test_unknown_backend_option_is_a_backend_error():
         Judge(RUBRIC, backend="fake", backend_options={"bogus": 1})
 
 
-def test_scale_points_that_are_not_one_token_are_refused_naming_the_criterion():
-    """Issue 12 point 14: checked against the backend's tokenizer when the program is prepared."""
+def test_scale_points_that_are_not_one_token_are_scored_whole_read_from_text_or_refused():
+    """Issue 14 point 9 (was issue 12 point 14): checked against the backend's tokenizer when the
+    program is prepared. A backend that scores whole answers gets every point as one; without
+    one, --score-from auto reads the score from the text; --score-from probabilities is refused."""
     ten = Rubric(name="ten", criteria=[Criterion(id="depth", text="Deep?", scale=Scale(min=1, max=10), high="h", low="l")])
-    judge = Judge(ten, backend=FakeBackend(token_counts={"10": 2}))
+    refused = Judge(ten, backend=FakeBackend(token_counts={"10": 2}), score_from="probabilities")
     with pytest.raises(BackendError, match=r"criterion 'depth' \(scale 1-10\).*'10' is 2 tokens"):
-        judge.score([ITEM])
+        refused.score([ITEM])
+    whole = FakeBackend(token_counts={"10": 2}, whole_candidates=True)
+    [judged] = Judge(ten, backend=whole).score([ITEM])
+    assert whole.requests[0].whole_candidates and whole.requests[0].candidates[-1] == "10"
+    assert judged.status is Status.ok
+    text = FakeBackend(lambda request: "Score: 10", token_counts={"10": 2})
+    [read] = Judge(ten, backend=text).score([ITEM])
+    assert text.requests[0].candidates == () and read.verdicts[0].score == 10.0
     # read from text, a two-token point is fine; and a backend that cannot tell is not refused
     Judge(ten, backend=FakeBackend(token_counts={"10": 2}), score_from="text").score([ITEM])
     Judge(ten, backend=FakeBackend()).score([ITEM])
@@ -368,9 +377,9 @@ def test_probability_candidates_list_the_label_sets_in_use(tmp_path):
 
     registry = three_label_registry(tmp_path).load()
     default = compile_program(RUBRIC, CompileOptions(mode="pairwise"), registry, exact_candidates=True)
-    assert default.probability_candidates() == [("pairwise mode's labels", ("A", "B"))]
+    assert default.probability_candidates() == [("pairwise", "pairwise mode's labels", ("A", "B"))]
     larger = compile_program(RUBRIC, CompileOptions(mode="pairwise", format_pack="abc"), registry, exact_candidates=True)
-    assert larger.probability_candidates() == [("pairwise mode's labels", ("A", "B")),
-                                               ("pairwise mode's labels for 3 responses", ("A", "B", "C"))]
+    assert larger.probability_candidates() == [("pairwise", "pairwise mode's labels", ("A", "B")),
+                                               ("pairwise", "pairwise mode's labels for 3 responses", ("A", "B", "C"))]
     text = compile_program(RUBRIC, CompileOptions(mode="pairwise", format_pack="abc", score_from="text"), registry, exact_candidates=True)
     assert text.probability_candidates() == []

@@ -18,6 +18,7 @@ EXPECTED_SHIPPED = {
     "instruction-following",
     "math-reasoning",
     "rlbff-principles",
+    "meta-critique",
 }
 
 
@@ -264,7 +265,7 @@ def test_duplicate_criterion_id_points_at_the_duplicate(tmp_path):
     assert error.field is not None and error.field.startswith("criteria.1")
 
 
-@pytest.mark.parametrize(("scale", "problem"), [("{min: 5, max: 1}", "greater than min"), ("{min: 3, max: 3}", "greater than min"), ("{min: 0, max: 10}", "at most 10")])
+@pytest.mark.parametrize(("scale", "problem"), [("{min: 5, max: 1}", "greater than min"), ("{min: 3, max: 3}", "greater than min"), ("{min: 0, max: 101}", "at most 101 points")])
 def test_bad_scale(tmp_path, scale, problem):
     path = write(
         tmp_path,

@@ -253,7 +253,7 @@ def test_mixed_formats_are_refused_at_the_first_offending_line():
     text = message(lambda: load_eval_items([fixture("mixed")], mode="pairwise"))
     assert text == (
         f"{fixture('mixed')}:4: this row looks like judgebench, but the rows before it are pairs (from line 1); "
-        "a file holds one format: split the file, or give --format to read every row as one format"
+        "a file holds one format: split the file, or give --data-format to read every row as one format"
     )
 
 

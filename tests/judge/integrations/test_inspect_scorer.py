@@ -137,7 +137,8 @@ def test_a_judge_answering_garbage_is_unscored_not_a_number(sandbox):
         assert score.reason == "grader_failed"
         assert score.metadata["status"] == "unparsed" and score.metadata["passed"] is None
         assert score.metadata["judgment"]["status"] == "unparsed" and score.metadata["judgment"]["scores"] == [None]
-        assert score.explanation.splitlines() == [f"{c}: no idea" for c in criteria]
+        # each unparsed answer was retried once (the default budget); every attempt's text is kept
+        assert score.explanation.splitlines() == [line for c in criteria for line in (f"{c}: no idea", f"{c}#retry1: no idea")]
         assert score.answer in ANSWERS.values()
     [result] = log.results.scores
     assert (result.scored_samples, result.unscored_samples) == (0, 3)

@@ -341,7 +341,8 @@ def test_yes_no_from_text(answer, expected):
 
 @pytest.mark.parametrize(
     "answer",
-    ["", " ", "I cannot judge this", "Not sure", "Nobody can tell", "Yesterday it was", "Maybe yes", "<think>Yes</think>"],
+    ["", " ", "I cannot judge this", "Not sure", "Nobody can tell", "Yesterday it was", "Maybe yes", "<think>Yes</think>",
+     "no idea", "No idea.", "yes and no"],  # "no idea" opens with "no" but answers nothing
 )
 def test_yes_no_garbage_is_unparsed(answer):
     parsed = parse_yes_no(text(answer), YES_NO_TEXT)
