@@ -154,9 +154,11 @@ def bench_cost(mode: str, count: int, repeats: int) -> dict[str, Any]:
 
     rubric = Rubric.from_principles([PRINCIPLE]) if mode == "principle" else load_rubric("helpfulness")
     batch = make_items(count)
-    judge = Judge(rubric, mode=mode, backend=FakeBackend(batch_size=64))
+    judge = Judge(rubric, mode=mode, backend=FakeBackend(batch_size=64, record=False))
     judge.score(make_items(50))  # warm: imports, templates
-    requests = [step.request for item in batch for step in judge.program._steps(item)]
+    recorder = FakeBackend(batch_size=64)
+    Judge(rubric, mode=mode, backend=recorder).score(batch)  # the very requests the engine sends
+    requests = list(recorder.requests)
     steps = len(requests) // count
     fake = FakeBackend(batch_size=64)
 

@@ -49,3 +49,18 @@ def test_eval_bench_prints_eval_against_score_and_the_from_time():
     out = run_script("bench/eval.py", "--rows", "8", "--from-rows", "40", "--repeats", "1", "--skip-model")
     assert "(a) 8 " in out and "fake backend: judge eval" in out and "ratio" in out
     assert "(b) judge eval --from, 40 judgments" in out
+
+
+def test_strategies_bench_prints_each_strategys_engine_cost():
+    out = run_script("bench/strategies.py", "--only", "a", "--judgments", "10", "--repeats", "1")
+    for label in ("direct", "reason", "rethink", "vote", "vote+meta"):
+        assert f"(a) {label} " in out
+    assert "model calls per judgment" in out and "(target < 1000 us)" in out
+
+
+@pytest.mark.slow
+def test_strategies_bench_on_vllm_runs_with_tiny_numbers(converted_model):
+    """vote@8 against direct, and rethink with and without prefix caching, on vLLM's CPU engine."""
+    out = run_script("bench/strategies.py", "--only", "b,c", "--items", "2", "--tokens", "2", "--repeats", "1")
+    assert "one-token verdicts: direct" in out and "vote@8" in out and "(target <= 1.5x)" in out
+    assert "(c) rethink" in out and "prefix caching on" in out and "turn-2 prompt tokens" in out
