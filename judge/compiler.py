@@ -158,7 +158,7 @@ class Program:
         """The strategy's answer to one question, retried within the budget while unparsed."""
         record = Record(trace=[] if self.strategy_options.trace else None)
         attempts = 0
-        parsed = Parsed(status=Status.unparsed, reason="not asked")
+        parsed: Parsed | None = None
         for attempt in range(self.strategy_options.retries + 1):
             attempts += 1
             try:
@@ -170,6 +170,7 @@ class Program:
                 break
         if attempts > 1:
             record.detail["attempts"] = attempts
+        assert parsed is not None  # the loop runs at least once
         return Answer(question, parsed, record, attempts - 1)
 
     # -- questions ------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class Record:
     """What a question's attempts produced: raw texts, usage, trace, details for the verdict."""
 
     raw: list[RawOutput] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=lambda: Usage.model_construct(prompt_tokens=0, completion_tokens=0, requests=0, cached_requests=0))
     trace: list[dict[str, Any]] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 

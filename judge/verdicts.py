@@ -33,9 +33,12 @@ class Answer:
 
 def assemble(program: Program, item: Item, answers: list[Answer], started: float, error: str | None = None) -> Judgment:
     raw: list[RawOutput] = [r for a in answers for r in a.record.raw]
-    usage = Usage.model_construct(prompt_tokens=0, completion_tokens=0, requests=0, cached_requests=0)
-    for answer in answers:
-        usage.add(answer.record.usage)
+    if len(answers) == 1:  # the common case: the one record's own usage, not a copy
+        usage = answers[0].record.usage
+    else:
+        usage = Usage.model_construct(prompt_tokens=0, completion_tokens=0, requests=0, cached_requests=0)
+        for answer in answers:
+            usage.add(answer.record.usage)
     fields: dict[str, Any] = {"raw": raw, "usage": usage, "retries": sum(a.retries for a in answers)}
     if program.strategy_options.trace:
         fields["trace"] = [entry for a in answers for entry in (a.record.trace or [])]
