@@ -138,6 +138,19 @@ def bench_job(rows_count: int, repeats: int) -> dict[str, Any]:
 # -- (b) the engine's own cost per judgment --------------------------------------------------------
 
 
+def fake_alone(fake: Any, requests: list[Any], batch: int = 64) -> Callable[[], None]:
+    """The fake backend answering exactly `requests`, in batches, with no engine around it."""
+
+    def alone() -> None:
+        async def run() -> None:
+            for start in range(0, len(requests), batch):
+                await fake.complete(requests[start : start + batch])
+
+        asyncio.run(run())
+
+    return alone
+
+
 def make_items(count: int) -> list[Any]:
     from judge.models import Item
 
@@ -160,16 +173,7 @@ def bench_cost(mode: str, count: int, repeats: int) -> dict[str, Any]:
     Judge(rubric, mode=mode, backend=recorder).score(batch)  # the very requests the engine sends
     requests = list(recorder.requests)
     steps = len(requests) // count
-    fake = FakeBackend(batch_size=64)
-
-    def alone() -> None:
-        async def run() -> None:
-            for start in range(0, len(requests), 64):
-                await fake.complete(requests[start : start + 64])
-
-        asyncio.run(run())
-
-    engine_s, fake_s = paired(lambda: judge.score(batch), alone, repeats)
+    engine_s, fake_s = paired(lambda: judge.score(batch), fake_alone(FakeBackend(batch_size=64), requests), repeats)
     per_judgment = 1e6 * (engine_s - fake_s) / count
     label = f"{mode}, {steps} step{'s' if steps > 1 else ''} per judgment"
     print(f"(b) engine's own cost, {label}, {count} judgments on an instant fake backend", flush=True)

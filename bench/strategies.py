@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from overhead import paired  # noqa: E402  (the alternating-rounds helper of the other bench)
+from overhead import fake_alone, paired  # noqa: E402  (the other bench's helpers)
 
 PROMPTS = [
     "Explain why the sky is blue in two sentences.",
@@ -97,15 +97,7 @@ def bench_cost(count: int, repeats: int) -> list[dict[str, Any]]:
         recorder = FakeBackend(answer, batch_size=64, native_n=True)
         make(recorder).score(batch)  # the very requests the engine sends, to time the fake alone
         requests = list(recorder.requests)
-        fake = FakeBackend(answer, batch_size=64, record=False, native_n=True)
-
-        def alone() -> None:
-            async def run() -> None:
-                for start in range(0, len(requests), 64):
-                    await fake.complete(requests[start : start + 64])
-
-            asyncio.run(run())
-
+        alone = fake_alone(FakeBackend(answer, batch_size=64, record=False, native_n=True), requests)
         engine_s, fake_s = paired(lambda: judge.score(batch), alone, repeats)
         per = 1e6 * (engine_s - fake_s) / count
         calls = len(requests) / count

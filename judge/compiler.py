@@ -19,7 +19,7 @@ from typing import Any, Literal
 from judge.backend import Capabilities, Completion, Request, SamplingParams
 from judge.errors import BackendError, JudgeError
 from judge.formats import FormatPack
-from judge.models import Item, Judgment, Message, Status, Usage, content_text
+from judge.models import Item, Judgment, Message, Status, content_text
 from judge.pairwise import check_count, orders
 from judge.parsing import ParseSpec, Parsed, Parser
 from judge.plugins import Registry

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from judge.backend import Capabilities, Completion, Request, SamplingParams
+from judge.backend import Capabilities, Completion, Request
 from judge.errors import JudgeError
 from judge.formats import FormatPack
 from judge.models import Item, Judgment, Message, RawOutput, Status, Usage, content_text

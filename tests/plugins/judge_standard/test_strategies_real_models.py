@@ -82,3 +82,20 @@ def test_each_strategy_from_the_cli_on_the_embedded_model(judge_cli, cli_env, tm
     assert [e["step"] for e in traced["trace"]][:2] == ["pairwise:turn1", "pairwise:turn2"]
     voted = json.loads((tmp_path / "vote.jsonl").read_text())
     assert voted["setup"]["meta"]["rubric"] == "meta-critique" and voted["setup"]["strategy_options"]["samples"] == 2
+
+
+def test_reason_and_vote_from_the_cli_on_vllm(converted_model, judge_cli, cli_env, tmp_path):
+    """One vLLM engine per command: reason (continuation), then vote with a meta RM (n samples)."""
+    rows = tmp_path / "pairs.jsonl"
+    rows.write_text(json.dumps({"id": "pair", "prompt": PAIR.prompt, "responses": PAIR.responses}) + "\n")
+    for name, options in {"reason": ["-s", "reason", "--reason-tokens", "12"],
+                          "vote": ["-s", "vote", "-k", "3", "--meta-rm", "--retries", "0"]}.items():
+        out = tmp_path / f"{name}.jsonl"
+        result = subprocess.run([*judge_cli, "score", str(rows), "-r", "helpfulness", "-m", "pairwise", *options,
+                                 "-b", "vllm", "--model", str(converted_model), "-o", str(out), "-q", "--no-cache"],
+                                capture_output=True, text=True, env=cli_env, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        judgment = json.loads(out.read_text())
+        assert judgment["setup"]["strategy"] == name and judgment["model"] == converted_model.name
+        assert judgment["status"] in ("ok", "unparsed")
+    assert json.loads((tmp_path / "reason.jsonl").read_text())["status"] == "ok"  # probabilities: always readable
