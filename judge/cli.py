@@ -110,7 +110,7 @@ def add_judging_options(parser: argparse.ArgumentParser) -> Any:
     think.add_argument("--vote-reason", action="store_true", help="vote: each sample writes its analysis before its verdict")
     think.add_argument("--no-shuffle", action="store_true", help="vote: keep the response order in every sample (default: shuffled per sample)")
     think.add_argument("--reason-tokens", type=_positive, metavar="N", help="tokens for reasoning steps (default: the format pack's)")
-    think.add_argument("--retries", type=int, default=1, metavar="N",
+    think.add_argument("--retries", type=_non_negative, default=1, metavar="N",
                        help="extra attempts for an answer that cannot be parsed, each with another seed (default 1); every attempt's text is kept")
     think.add_argument("--trace", action="store_true", help="write every step's messages, texts, parsed values, retries and meta scores into each judgment")
 
@@ -213,6 +213,13 @@ def judging_request(args: argparse.Namespace, **fields: Any) -> Any:
         trace=args.trace,
     )
     return ScoreRequest(**(shared | fields))
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
 
 
 def _positive(value: str) -> int:
