@@ -54,7 +54,15 @@ def make_judge(backend: Any, max_tokens: int = 1, n: int = 1, temperature: float
 
 
 def requests_of(judge: Any, batch: list[Any]) -> list[Any]:
-    return [step.request for item in batch for step in judge.program._steps(item)]
+    """The requests `judge` sends for `batch`, in item order: the same judge run on a recording fake."""
+    from judge import Judge
+    from judge_fake.backend import FakeBackend
+
+    fake = FakeBackend(batch_size=len(batch) or 1)
+    options = judge.options
+    Judge(judge.rubric, mode=options.mode, backend=fake, format_pack=options.format_pack, score_from=options.score_from,
+          both_orders=options.both_orders, sampling=options.sampling, registry=judge.registry).score(batch)
+    return list(fake.requests)
 
 
 def timed(fn, *args) -> tuple[float, Any]:

@@ -50,6 +50,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backends import requests_of  # noqa: E402  (the requests a judge sends, recorded on a fake)
+
 PRINCIPLE = "The response answers the question that was asked, and every fact in it is correct."
 SENTENCE = "The tide rose {k} centimetres over the harbour wall while the gulls circled the boats. "
 
@@ -116,10 +119,9 @@ def chat_prompts(judge: Any, items: list[Any]) -> list[str]:
     """The engine's own requests for these items, through the model's chat template, as text."""
     tokenizer = judge.backend._tokenizer()
     prompts = []
-    for one in items:
-        for step in judge.program._steps(one):
-            messages = [{"role": m.role, "content": m.content} for m in step.request.messages]
-            prompts.append(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    for request in requests_of(judge, items):
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        prompts.append(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
     return prompts
 
 
@@ -151,7 +153,7 @@ def breakdown(judge: Any, model: Any, items: list[Any], batch: int, device: str,
     from judge_transformers.backend import _device_inputs
 
     tokenizer = judge.backend._tokenizer()
-    requests = [step.request for one in items[:batch] for step in judge.program._steps(one)]
+    requests = requests_of(judge, items[:batch])
     candidates = {c: tokenizer.encode(c, add_special_tokens=False)[0] for c in ("Yes", "No")}
     ids = list(candidates.values())
     timings: dict[str, float] = {}

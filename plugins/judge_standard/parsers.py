@@ -77,6 +77,10 @@ def parse_choice(completion: Completion, spec: ParseSpec) -> Parsed:
     return Parsed(status=Status.unparsed, reason=f"no choice among {list(spec.candidates)} in the text")
 
 
+# "No idea" or "Yes and no" opens with the word but answers nothing: unparsed, not a verdict.
+_NON_ANSWERS = r"\s+(?:idea|clue|comment|opinion|answer|and\s+(?:yes|no)|or\s+(?:yes|no))\b"
+
+
 def parse_yes_no(completion: Completion, spec: ParseSpec) -> Parsed:
     """P(Yes) over {Yes, No} exactly, or a Yes/No that opens the text."""
     yes, no = spec.candidates
@@ -85,9 +89,7 @@ def parse_yes_no(completion: Completion, spec: ParseSpec) -> Parsed:
         if isinstance(probs, Parsed):
             return probs
         return Parsed(status=Status.ok, value=probs[yes], probabilities=probs)
-    # The word must stand as the answer: alone, or before punctuation or a line break. "No idea"
-    # or "Not sure" opens with "No" but answers nothing, and is unparsed, not a No.
-    match = re.match(rf"^\W*({re.escape(yes)}|{re.escape(no)})(?=\s*$|\s*[.,;:!)\]*]|\s*\n)", _text(completion), re.IGNORECASE)
+    match = re.match(rf"^\W*({re.escape(yes)}|{re.escape(no)})\b(?!{_NON_ANSWERS})", _text(completion), re.IGNORECASE)
     if match is None:
         return Parsed(status=Status.unparsed, reason=f"the text does not start with {yes} or {no}")
     return Parsed(status=Status.ok, value=1.0 if match.group(1).lower() == yes.lower() else 0.0)
