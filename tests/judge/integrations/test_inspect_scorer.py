@@ -166,7 +166,7 @@ def test_the_mean_counts_graded_samples_only(sandbox):
     assert {k: s.metadata["status"] for k, s in scores.items()} == {
         "capital": "ok", "sum": "ok", "colour": "unparsed", "colour2": "ok"}
     assert [scores[k].value for k in ("capital", "sum", "colour2")] == [1.0, 0.0, 1.0]
-    assert math.isnan(scores["colour"].value) and scores["colour"].explanation == "p1: I cannot say"
+    assert math.isnan(scores["colour"].value) and scores["colour"].explanation == "p1: I cannot say\np1#retry1: I cannot say"  # retried once, both kept
     [result] = log.results.scores
     assert (result.scored_samples, result.unscored_samples) == (3, 1)
     # mean over the graded: (1 + 0 + 1) / 3 = 0.6667 (NOANSWER would give (1 + 0 + 0 + 1) / 4 = 0.5);
