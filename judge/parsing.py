@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Literal, Protocol
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -61,3 +63,21 @@ def normalised(logprobs: dict[str, float], candidates: tuple[str, ...]) -> dict[
     weights = {c: math.exp(logprobs[c] - top) if math.isfinite(logprobs[c]) else 0.0 for c in candidates}
     total = sum(weights.values())
     return {c: w / total for c, w in weights.items()}
+
+
+def last_json_object(text: str, accept: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The last `{...}` in a judge's text that parses as a JSON object `accept` takes, or None.
+
+    Every `{` is tried as a start, so JSON inside prose or a code fence is found; a later start
+    wins, and an outer object is seen before the ones inside it.
+    """
+    decoder = json.JSONDecoder()
+    found = None
+    for start in [i for i, ch in enumerate(text) if ch == "{"]:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and accept(value):
+            found = value
+    return found

@@ -6,13 +6,12 @@ a format checked strictly is what the published models were trained and evaluate
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from judge.backend import Completion
 from judge.models import Status
-from judge.parsing import ParseSpec, Parsed
+from judge.parsing import ParseSpec, Parsed, last_json_object
 
 # Closed reasoning blocks are not the answer; an unclosed one (cut off by max_tokens) is flagged.
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
@@ -151,18 +150,9 @@ def parse_rlbff_genrm(completion: Completion, spec: ParseSpec) -> Parsed:
     return Parsed(status=Status.ok, value=1.0 if words[-1] == yes.strip() else 0.0, reason=raw)
 
 
-def _last_verdict_object(text: str) -> dict[str, Any] | None:
-    """The last well-formed JSON object holding both published keys ("best-to-worse" read as "best-to-worst")."""
-    decoder = json.JSONDecoder()
-    found: dict[str, Any] | None = None
-    for start in (i for i, ch in enumerate(text) if ch == "{"):
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict) and "scores" in value and ("best-to-worst" in value or "best-to-worse" in value):
-            found = value  # later starts win: an outer object is seen before the ones inside it
-    return found
+def _holds_the_published_keys(value: dict[str, Any]) -> bool:
+    """RewardAnything's verdict object: "scores" and "best-to-worst" ("best-to-worse" read as that)."""
+    return "scores" in value and ("best-to-worst" in value or "best-to-worse" in value)
 
 
 def _shown_position(name: Any, count: int) -> int | None:
@@ -181,7 +171,7 @@ def parse_rewardanything(completion: Completion, spec: ParseSpec) -> Parsed:
     text = _answer_text(completion)
     if isinstance(text, Parsed):
         return text
-    verdict = _last_verdict_object(_FENCE.sub("", text))
+    verdict = last_json_object(_FENCE.sub("", text), _holds_the_published_keys)
     if verdict is None:
         return _unparsed('no JSON object with "scores" and "best-to-worst" in the reply')
     scores, order = verdict["scores"], verdict.get("best-to-worst", verdict.get("best-to-worse"))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from judge.backend import Completion
 from judge.models import Status
-from judge.parsing import ParseSpec, Parsed, normalised
+from judge.parsing import ParseSpec, Parsed, last_json_object, normalised
 
 # Reasoning is not the verdict: closed blocks are removed, and an unclosed one (cut off by
 # max_tokens) runs to the end of the text, so nothing inside it is read as a score.
@@ -118,7 +117,7 @@ def parse_listwise(completion: Completion, spec: ParseSpec) -> Parsed:
     Responses are numbered from 1 as shown; every one must have a score on the spec's scale and
     appear once in the ranking. The last JSON object in the text that has both keys is read.
     """
-    found = last_json_object(_text(completion), ("scores", "ranking"))
+    found = last_json_object(_text(completion), lambda value: "scores" in value and "ranking" in value)
     if found is None:
         return Parsed(status=Status.unparsed, reason='no JSON object with "scores" and "ranking" in the text')
     names = [str(i + 1) for i in range(spec.count)]
@@ -137,17 +136,3 @@ def parse_listwise(completion: Completion, spec: ParseSpec) -> Parsed:
     if sorted(order) != sorted(names):
         return Parsed(status=Status.unparsed, reason=f'"ranking" must list responses {", ".join(names)} once each')
     return Parsed(status=Status.ok, scores=values, ranking=[int(r) - 1 for r in order])
-
-
-def last_json_object(text: str, keys: tuple[str, ...]) -> dict | None:  # type: ignore[type-arg]
-    """The last `{...}` in the text that parses as a JSON object holding every key, or None."""
-    decoder = json.JSONDecoder()
-    found = None
-    for start in [i for i, ch in enumerate(text) if ch == "{"]:
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and all(k in value for k in keys):
-            found = value
-    return found
