@@ -35,10 +35,17 @@ are reported with their line and the rest still run), 2 when nothing could run.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILT_IN = ("score", "eval", "plugins", "rubrics", "tools", "tool")
+
+
+def build_parser(plugin_commands: bool = False) -> argparse.ArgumentParser:
+    """The command line; with `plugin_commands`, also the subcommands plugins register (that loads
+    every plugin, so it is done only for a command that is not built in: `judge --help` and
+    `judge score` stay instant)."""
     parser = argparse.ArgumentParser(
         prog="judge",
         description="Judge model responses with rubrics and principles, on generative reward models.",
+        epilog="Plugins may add commands (the search tool's `judge index`); `judge plugins` lists them.",
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -75,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rubrics = commands.add_parser("rubrics", help="list the shipped rubrics", description="List the rubrics shipped with judge.")
     rubrics.set_defaults(run=_rubrics)
+
+    from judge.tool_commands import add_plugin_commands, add_tool_parsers
+
+    add_tool_parsers(commands)
+    if plugin_commands:
+        add_plugin_commands(commands)
     return parser
 
 
@@ -113,6 +126,13 @@ def add_judging_options(parser: argparse.ArgumentParser) -> Any:
     think.add_argument("--retries", type=_non_negative, default=1, metavar="N",
                        help="extra attempts for an answer that cannot be parsed, each with another seed (default 1); every attempt's text is kept")
     think.add_argument("--trace", action="store_true", help="write every step's messages, texts, parsed values, retries and meta scores into each judgment")
+    think.add_argument("--tools", type=_names, metavar="NAME[,NAME]",
+                       help="-s tools: the tools the judge may call (default: every installed tool that is ready; see `judge tools`)")
+    think.add_argument("--tool-calls", type=_positive, default=4, metavar="N", help="-s tools: at most N tool calls per verdict (default 4)")
+    think.add_argument("-T", "--tool-option", action="append", default=[], metavar="TOOL.KEY=VALUE",
+                       help="-s tools: a tool's setting, repeatable, e.g. -T search.index=docs.idx -T code.wall_seconds=5")
+    think.add_argument("--tool-protocol", choices=["auto", "text", "native"], default="auto",
+                       help="-s tools: Themis's text protocol (any model), the backend's native tool calls, or auto: native where the backend has them")
 
     model = parser.add_argument_group("model")
     model.add_argument("-b", "--backend", help="backend plugin: transformers (default, the embedded model), vllm, openai, fake; see `judge plugins`; PLUGIN:NAME picks one plugin's backend when two register the same name")
@@ -130,7 +150,9 @@ def add_judging_options(parser: argparse.ArgumentParser) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    given = sys.argv[1:] if argv is None else argv
+    first = next((word for word in given if not word.startswith("-")), None)
+    parser = build_parser(plugin_commands=first is not None and first not in BUILT_IN)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
@@ -211,8 +233,19 @@ def judging_request(args: argparse.Namespace, **fields: Any) -> Any:
         reason_tokens=args.reason_tokens,
         retries=args.retries,
         trace=args.trace,
+        tools=args.tools,
+        tool_calls=args.tool_calls,
+        tool_options=args.tool_option,
+        tool_protocol=args.tool_protocol,
     )
     return ScoreRequest(**(shared | fields))
+
+
+def _names(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one tool")
+    return names
 
 
 def _non_negative(value: str) -> int:

@@ -70,9 +70,24 @@ def register_strategies(register: Callable[..., None]) -> None:
 
 @hookspec
 def register_tools(register: Callable[..., None]) -> None:
-    """Register tools a judge may call while reasoning: `register(name, tool, description="")`.
+    """Register tools a judge may call before it judges: `register(tool: judge.tools.Tool)`.
 
-    `tool(arguments: str) -> str` runs synchronously in a worker thread; used by tool strategies.
+    A tool has a name, a description and an argument schema (a pydantic model or a JSON schema)
+    the judge is shown, a function (sync, run in a worker thread, or async), a time limit and an
+    output cap, optional settings a user configures (`--tool-option NAME.KEY=VALUE`) and a
+    `check(settings)` saying why it cannot run (a missing package, nothing configured). A refusal
+    is `raise ToolRefused(reason)`; every failure reaches the judge as an observation. See
+    judge/tools.py and docs/tools.md.
+    """
+
+
+@hookspec
+def register_commands(register: Callable[..., None]) -> None:
+    """Register `judge` subcommands: `register(command)`.
+
+    A command has `name`, `help`, `description`, `add_arguments(parser)` and `run(args) -> int`
+    (the exit status). `judge plugins` lists it; it is loaded only when the command line names
+    no built-in command, which it cannot replace. The search tool's `judge index build` is one.
     """
 
 

@@ -61,7 +61,9 @@ class PluginInfo:
     first_party: bool = False
 
 
-KINDS = ("backends", "format_packs", "parsers", "aggregators", "strategies", "tools", "verifiers", "rubric_generators")
+KINDS = (
+    "backends", "format_packs", "parsers", "aggregators", "strategies", "tools", "verifiers", "rubric_generators", "commands",
+)
 
 
 class Registry:
