@@ -40,6 +40,11 @@ class Request(BaseModel):
 
     A chat whose last message has role `assistant` is continued, not answered: the model writes
     on from the end of that message (backends with `Capabilities.continuation`).
+
+    `tools` are OpenAI-style function declarations (`{"type": "function", "function": {name,
+    description, parameters}}`) the model may call natively (`Capabilities.tool_calling`); its
+    calls come back in `Completion.tool_calls`. A chat may then carry an assistant message with
+    `tool_calls` and `tool` messages with `tool_call_id`, in OpenAI's shape.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -48,6 +53,7 @@ class Request(BaseModel):
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     candidates: tuple[str, ...] = ()
     whole_candidates: bool = False
+    tools: tuple[dict[str, Any], ...] = ()
 
     @property
     def continues(self) -> bool:
@@ -64,6 +70,16 @@ class Request(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()
 
 
+class ToolCall(BaseModel):
+    """A tool call the model made natively: the arguments exactly as it wrote them (JSON text)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    arguments: str
+
+
 class Completion(BaseModel):
     """What a backend returns for one request: n texts, candidate logprobs, usage, or an error."""
 
@@ -74,6 +90,7 @@ class Completion(BaseModel):
     texts: list[str] = Field(default_factory=list)
     finish_reasons: list[str | None] = Field(default_factory=list)
     candidate_logprobs: dict[str, float] | None = None
+    tool_calls: list[list[ToolCall]] | None = None  # per text: the calls made natively (Request.tools)
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None
 
@@ -93,6 +110,9 @@ class Capabilities(BaseModel):
     )
     whole_candidates: bool = Field(
         default=False, description="scores multi-token candidates exactly, as whole answers (Request.whole_candidates)"
+    )
+    tool_calling: bool | None = Field(
+        default=False, description="calls tools natively (Request.tools -> Completion.tool_calls); None: unknown until start()"
     )
 
 

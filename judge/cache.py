@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from judge.backend import Backend, Capabilities, Completion, Request
 from judge.models import Usage
@@ -235,7 +235,7 @@ def cacheable(request: Request) -> bool:
 
 # Request fields added after answers were first cached: left out of the key while they hold their
 # default, so an upgrade does not orphan every answer already in a user's cache.
-_LATER_FIELDS = {"whole_candidates": False}
+_LATER_FIELDS: dict[str, Any] = {"whole_candidates": False, "tools": []}
 
 
 def cache_key(identity: str, request: Request) -> str:
@@ -253,7 +253,8 @@ class CachingBackend:
     The inner backend is started (its model loaded) only at the first cache miss, so a fully
     cached rerun loads nothing. A backend that learns its capabilities at start
     (`capabilities.exact_candidates is None`, e.g. a server) is started eagerly by `start()`.
-    It forwards `cache_identity` and, when the inner backend has one, `token_count`.
+    It forwards `cache_identity` and, when the inner backend has them, `token_count` and
+    `probe_tool_calling`.
     """
 
     def __init__(self, inner: Backend, cache: CallCache) -> None:
@@ -267,6 +268,8 @@ class CachingBackend:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         if hasattr(inner, "token_count"):
             self.token_count: Callable[[str], Awaitable[int | None]] = self._cached_token_count
+        if hasattr(inner, "probe_tool_calling"):
+            self.probe_tool_calling: Callable[[], Awaitable[bool | None]] = inner.probe_tool_calling
 
     @property
     def cache_identity(self) -> str:

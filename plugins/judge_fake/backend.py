@@ -37,7 +37,11 @@ class FakeBackend:
         native_n: bool = False,
         continuation: bool = True,
         whole_candidates: bool = False,
+        tool_calling: bool = False,
+        script: list[str] | None = None,
     ) -> None:
+        if script is not None:  # `-O script='["turn 1", "turn 2"]'`: answers in order, the last one repeated
+            responder = _scripted([str(text) for text in script] or [""])
         self.responder = responder
         self.text = str(text)
         self.delay = float(delay)
@@ -45,6 +49,7 @@ class FakeBackend:
         self.capabilities = Capabilities(
             max_batch_size=int(batch_size), max_concurrency=int(concurrency), exact_candidates=bool(exact_candidates),
             native_n=bool(native_n), continuation=bool(continuation), whole_candidates=bool(whole_candidates),
+            tool_calling=bool(tool_calling),
         )
         self.requests: list[Request] = []
         self.batches: list[int] = []
@@ -95,3 +100,14 @@ class FakeBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+def _scripted(texts: list[str]) -> Responder:
+    answered = 0
+
+    def respond(request: Request) -> str:
+        nonlocal answered
+        answered += 1
+        return texts[min(answered, len(texts)) - 1]
+
+    return respond
