@@ -17,6 +17,7 @@ imports neither transformers nor vLLM.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
@@ -27,6 +28,7 @@ from typing import Any
 
 from judge.backend import Completion, Request
 from judge.models import content_text
+from judge.toolcalls import template_fields
 
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private-use characters: no template touches them
 # A Hugging Face fast tokenizer switches special-token parsing with a flag on its shared Rust
@@ -45,8 +47,9 @@ def encode(tokenizer: Any, text: str, *, plain: bool = False) -> list[int]:
 
 def text_chat(request: Request) -> tuple[list[dict[str, Any]], bool]:
     """Messages for a text-only chat template, and whether the last one is an assistant turn to
-    continue (a prefilled answer) rather than a new turn to open."""
-    messages = [{"role": m.role, "content": content_text(m.content)} for m in request.messages]
+    continue (a prefilled answer) rather than a new turn to open. Tool calls and tool results
+    keep their fields, as Hugging Face templates read them (judge.toolcalls.template_fields)."""
+    messages = [{"role": m.role, "content": content_text(m.content), **template_fields(m)} for m in request.messages]
     return messages, bool(messages) and messages[-1]["role"] == "assistant"
 
 
@@ -115,17 +118,22 @@ def special_tokens(tokenizer: Any) -> Specials:
     return specials
 
 
-def render_chat(tokenizer: Any, messages: list[dict[str, Any]], continuing: bool, *, closed: bool = False) -> str:
+def render_chat(
+    tokenizer: Any, messages: list[dict[str, Any]], continuing: bool, *, closed: bool = False, tools: Sequence[Any] = ()
+) -> str:
     """The model's own chat template as text: a new assistant turn opened, or the last continued.
 
     `closed`: the chat as a finished conversation (its last message complete, with whatever the
     template puts after it, no new turn opened): what whole-candidate scoring reads.
+    `tools`: OpenAI-style function declarations for the template to show (`Request.tools`); the
+    template is called without the argument when there are none, exactly as before.
     """
+    extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
     if closed:
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False))
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False, **extra))
     if continuing:
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True))
-    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True, **extra))
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra))
 
 
 @dataclass(frozen=True)
@@ -137,24 +145,38 @@ class _Rendered:
     continuing: bool
     whole: bool  # no message text can touch a special token: `text` may be tokenized whole
     closed: bool = False  # rendered as a finished conversation (render_chat's `closed`)
+    tools: tuple[dict[str, Any], ...] = ()  # the declarations the template showed (render_chat's `tools`)
 
 
 def _render(tokenizer: Any, request: Request, specials: Specials) -> _Rendered | str:
     """The request's chat through the template, or the reason its prompt cannot be built."""
-    return _render_messages(tokenizer, *text_chat(request), specials)
+    return _render_messages(tokenizer, *text_chat(request), specials, tools=request.tools)
 
 
 def _render_messages(
-    tokenizer: Any, messages: list[dict[str, Any]], continuing: bool, specials: Specials, closed: bool = False
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    continuing: bool,
+    specials: Specials,
+    closed: bool = False,
+    tools: tuple[dict[str, Any], ...] = (),
 ) -> _Rendered | str:
     for message in messages:
         if specials.touches(message["role"]):
             return f"message role {message['role']!r} contains a special token of the model's tokenizer"
+    # Declarations and the calls a model wrote are template text, never set aside as plain text
+    # below: one holding a special-token string could forge a turn, so it is refused instead.
+    tool_text = [json.dumps(tools, ensure_ascii=False)] if tools else []
+    tool_text += [json.dumps(m["tool_calls"], ensure_ascii=False) for m in messages if m.get("tool_calls")]
+    tool_text += [str(m[key]) for m in messages for key in ("tool_call_id", "name") if key in m]
+    if any(specials.pattern and specials.pattern.search(text) for text in tool_text):
+        return "a tool declaration or tool call contains a special token of the model's tokenizer"
     try:
-        text = render_chat(tokenizer, messages, continuing, closed=closed)
+        text = render_chat(tokenizer, messages, continuing, closed=closed, tools=tools)
     except Exception as exc:  # a template's own raise_exception(), a bad role order: this item only
         return f"the model's chat template refused this chat: {_one_line(exc)}"
-    return _Rendered(text, messages, continuing, not any(specials.touches(m["content"]) for m in messages), closed)
+    whole = not any(specials.touches(m["content"]) for m in messages)
+    return _Rendered(text, messages, continuing, whole, closed, tools)
 
 
 def _finish(tokenizer: Any, rendered: _Rendered | str, specials: Specials) -> tuple[list[int], str | None]:
@@ -162,7 +184,8 @@ def _finish(tokenizer: Any, rendered: _Rendered | str, specials: Specials) -> tu
     if isinstance(rendered, str):
         return [], rendered
     return plain_content_ids(
-        tokenizer, rendered.messages, rendered.continuing, rendered.text, specials, closed=rendered.closed
+        tokenizer, rendered.messages, rendered.continuing, rendered.text, specials, closed=rendered.closed,
+        tools=rendered.tools,
     )
 
 
@@ -281,6 +304,7 @@ def plain_content_ids(
     specials: Specials,
     *,
     closed: bool = False,
+    tools: Sequence[Any] = (),
 ) -> tuple[list[int], str | None]:
     """Ids with the template's own special tokens kept and all message text tokenized as text.
 
@@ -292,8 +316,10 @@ def plain_content_ids(
     nonce = secrets.token_hex(6)
     marks = [f"{_MARK_OPEN}{nonce}:{i}{_MARK_CLOSE}" for i in range(len(messages))]
     try:
-        marked = [dict(m, content=mark) for m, mark in zip(messages, marks)]
-        skeleton = render_chat(tokenizer, marked, continuing, closed=closed)
+        # An empty text needs no mark (nothing to keep plain), and templates that test it
+        # (`if message.content`, as beside a tool call) must see it empty.
+        marked = [dict(m, content=mark) if m["content"] else m for m, mark in zip(messages, marks)]
+        skeleton = render_chat(tokenizer, marked, continuing, closed=closed, tools=tools)
     except Exception as exc:  # a template that inspects the text it is given
         return [], f"the model's chat template refused this chat with its text set aside: {_one_line(exc)}"
     parts = re.split(f"{_MARK_OPEN}{nonce}:(\\d+){_MARK_CLOSE}", skeleton)

@@ -13,6 +13,10 @@ answered in a new turn. Whole-candidate scoring is not offered over HTTP.
 Every HTTP call (the start-up probe of /models, /tokenize for candidates, token counts and the
 completions endpoint's prompt, the completions themselves) goes through one retry policy
 (`Transport.call`), and only a definite answer from /tokenize is remembered.
+
+Tools (`Request.tools`) are sent as OpenAI's `tools` with `tool_choice: "auto"` (judge_openai.tools);
+whether the server takes them is declared (`-O tool_calling`) or learnt from its answer to the
+first request that carries some, or to `probe_tool_calling()`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from judge.backend import Capabilities, Completion, Request
 from judge.errors import BackendError
 from judge_openai.guard import guarded_messages
 from judge_openai.responses import completion_from
-from judge_openai.transport import NO_TOKENIZER_STATUS, CallFailed, Endpoint, Policy, Transport
+from judge_openai.tools import PROBE, refuses_tools, tools_not_accepted
+from judge_openai.transport import NO_TOKENIZER_STATUS, CallFailed, Endpoint, Policy, Reply, Transport
 
 Tokens = tuple[tuple[int, ...], tuple[str, ...]]  # ids and token strings of a text, special tokens parsed
 
@@ -52,6 +57,9 @@ class OpenAIOptions(BaseModel):
         None, description="the server continues a final assistant message (vLLM's continue_final_message); None: probed at start"
     )
     max_response_bytes: int = Field(32 * 1024**2, ge=1024, description="cap on a decoded answer body")
+    tool_calling: bool | None = Field(
+        None, description="the server calls tools natively (vLLM: --enable-auto-tool-choice); None: learnt from its first answer"
+    )
 
 
 class OpenAIBackend:
@@ -70,6 +78,8 @@ class OpenAIBackend:
         urls = [u for u in urls or [os.environ.get("OPENAI_BASE_URL", "")] if u]
         if not urls:
             raise BackendError("the openai backend needs --base-url URL (or OPENAI_BASE_URL), e.g. http://127.0.0.1:8000/v1")
+        if opts.tool_calling and opts.endpoint != "chat":
+            raise BackendError("openai backend: tool_calling=true needs the chat endpoint (drop -O endpoint=completions)")
         self.options = opts
         self.model = model or ""
         self.endpoint = opts.endpoint
@@ -90,6 +100,7 @@ class OpenAIBackend:
             exact_candidates=opts.exact_candidates,
             native_n=True,
             continuation=bool(opts.continuation),
+            tool_calling=False if opts.endpoint != "chat" else opts.tool_calling,
         )
 
     @property
@@ -142,6 +153,32 @@ class OpenAIBackend:
             self.model = ""
         if not self.model:
             raise BackendError(f"no --model given and {url} did not name one (HTTP {reply.status}): pass --model NAME")
+
+    async def probe_tool_calling(self) -> bool | None:
+        """Settle `capabilities.tool_calling` now, with one tiny request that offers one trivial
+        tool: a 2xx means able, a 400/422 saying tools are not enabled means not. A 5xx or a
+        dropped connection is retried (within `start_budget`) and never concluded from: the
+        capability stays None (unknown) and the next request with tools settles it."""
+        if self.capabilities.tool_calling is not None:
+            return self.capabilities.tool_calling
+        self.transport.client()
+        body = {"model": self.model, "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}],
+                "tools": [PROBE], "tool_choice": "auto"}
+        try:
+            reply = await self.transport.call("POST", "/chat/completions", json_body=body, budget=self.options.start_budget)
+        except CallFailed:
+            return None
+        self._learn_tools(reply)
+        return self.capabilities.tool_calling
+
+    def _learn_tools(self, reply: Reply) -> bool:
+        """Settle `tool_calling` from a definite answer to a request that offered tools (set in
+        place, so a program compiled earlier sees it); True when the answer refused them."""
+        refused = refuses_tools(reply)
+        learnt = True if reply.status < 300 else False if refused else None
+        if learnt is not None and self.capabilities.tool_calling is None:
+            self.capabilities.tool_calling = learnt
+        return refused
 
     async def token_count(self, text: str) -> int | None:
         """How many tokens `text` is for the server's tokenizer (no special tokens added); None
@@ -207,9 +244,11 @@ class OpenAIBackend:
             reply = await self.transport.call("POST", path, json_body=body, budget=self.options.retry_budget, balanced=True)
         except (BackendError, CallFailed) as exc:
             return Completion(error=str(exc))
+        if request.tools and self._learn_tools(reply):
+            return Completion(error=tools_not_accepted(f"HTTP {reply.status} from {reply.url}: {reply.snippet()}"))
         if reply.status != 200:
             return Completion(error=f"HTTP {reply.status} from {reply.url}: {reply.snippet()}")
-        return completion_from(reply.payload, candidates, self.endpoint, request.sampling.n, reply.url)
+        return completion_from(reply.payload, candidates, self.endpoint, request.sampling.n, reply.url, bool(request.tools))
 
     async def _body(self, request: Request) -> tuple[dict[str, Any], dict[str, int]]:
         if request.continues and not self.capabilities.continuation:
@@ -222,6 +261,10 @@ class OpenAIBackend:
                 "whole-candidate scoring (each candidate's whole answer, then the end of its turn) is not "
                 "available over HTTP; use the transformers or vllm backend"
             )
+        if request.tools and self.endpoint != "chat":
+            raise BackendError("tools are sent on the chat endpoint only: drop -O endpoint=completions to let the model call them")
+        if request.tools and self.capabilities.tool_calling is False:
+            raise BackendError(tools_not_accepted("-O tool_calling=false, or its answer to an earlier request with tools"))
         sampling = request.sampling
         body: dict[str, Any] = {
             "model": self.model,
@@ -258,6 +301,8 @@ class OpenAIBackend:
             body["messages"] = messages
             if request.continues:  # vLLM's extra fields: write on in that message, open no new turn
                 body |= {"continue_final_message": True, "add_generation_prompt": False}
+            if request.tools:
+                body |= {"tools": list(request.tools), "tool_choice": "auto"}
         else:
             body["prompt"] = await self._templated_prompt(messages)
         return body, candidates

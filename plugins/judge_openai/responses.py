@@ -2,16 +2,18 @@
 
 A 200 without `choices`, with `choices: []`, with fewer samples than asked, or of the wrong
 shape is a Completion with an `error` that says so (so `--resume` runs it again), never an
-`unparsed` verdict and never a traceback.
+`unparsed` verdict and never a traceback. The tool calls of an answer are read (and checked)
+only for a request that offered tools.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from judge.backend import Completion
+from judge.backend import Completion, ToolCall
 from judge.models import Usage
 
 
@@ -36,6 +38,20 @@ class _ChatLogprobs(_Loose):
 
 class _ChatMessage(_Loose):
     content: str | None = None
+    tool_calls: Any = None  # read as _ToolCalls only when the request offered tools
+
+
+class _Function(_Loose):
+    name: str = Field(min_length=1)
+    arguments: str | dict[str, Any] | None = None  # JSON text, as OpenAI sends it; some servers send an object
+
+
+class _ToolCall(_Loose):
+    id: str | None = None
+    function: _Function
+
+
+_ToolCalls = TypeAdapter(list[_ToolCall] | None)
 
 
 class _ChatChoice(_Loose):
@@ -71,8 +87,11 @@ class TextAnswer(_Loose):
     usage: _Usage | None = None
 
 
-def completion_from(payload: Any, candidates: dict[str, int], endpoint: str, samples: int, url: str) -> Completion:
-    """The Completion for a 200's JSON, or one with an `error` naming what is wrong with it."""
+def completion_from(
+    payload: Any, candidates: dict[str, int], endpoint: str, samples: int, url: str, tools: bool = False
+) -> Completion:
+    """The Completion for a 200's JSON, or one with an `error` naming what is wrong with it;
+    with `tools`, each choice's tool calls too (`Completion.tool_calls`)."""
     if isinstance(payload, dict) and payload.get("error") and not payload.get("choices"):
         return Completion(error=f"{url} answered 200 with an error: {str(payload['error'])[:200]}")
     try:
@@ -85,12 +104,29 @@ def completion_from(payload: Any, candidates: dict[str, int], endpoint: str, sam
     texts = [c.message.content or "" if isinstance(c, _ChatChoice) else c.text for c in choices]
     logprobs = _candidate_logprobs(choices[0], candidates) if candidates else None
     usage = answer.usage or _Usage()
+    calls: list[list[ToolCall]] | None = None
+    if tools:
+        try:
+            calls = [_tool_calls(c.message.tool_calls) for c in choices if isinstance(c, _ChatChoice)]
+        except ValidationError as exc:
+            return Completion(error=f"malformed answer from {url}: tool_calls.{_first_problem(exc)}")
     return Completion(
         texts=texts,
         finish_reasons=[c.finish_reason for c in choices],
         candidate_logprobs=logprobs,
+        tool_calls=calls,
         usage=Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, requests=1),
     )
+
+
+def _tool_calls(raw: Any) -> list[ToolCall]:
+    """A choice's calls; arguments as JSON text (an object some servers send is written as JSON)."""
+    calls = []
+    for index, call in enumerate(_ToolCalls.validate_python(raw) or []):
+        arguments = call.function.arguments
+        text = arguments if isinstance(arguments, str) else "" if arguments is None else json.dumps(arguments)
+        calls.append(ToolCall(id=call.id or f"call_{index}", name=call.function.name, arguments=text))
+    return calls
 
 
 def _first_problem(exc: ValidationError) -> str:

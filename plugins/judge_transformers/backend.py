@@ -3,6 +3,10 @@
 A batch is prepared (chat templates, tokenization in one call, padding, the copy to the device)
 outside the lock that guards the model, and its answers are read back in one transfer each, so
 on a GPU the model runs one batch while the next is being prepared.
+
+Tools are called natively when the model's chat template reads `tools` (judge.toolcalls): the
+declarations go through the template, and the `<tool_call>` blocks the model writes are read
+back into `Completion.tool_calls`.
 """
 
 from __future__ import annotations
@@ -10,13 +14,25 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from judge.backend import Capabilities, Completion, Request, SamplingParams
 from judge.models import Usage
-from judge.tokens import candidate_token_ids, chat_prompt_ids_batch, encode, end_ids, token_count, too_long, whole_candidate_ids
+from judge.tokens import (
+    candidate_token_ids,
+    chat_prompt_ids_batch,
+    encode,
+    end_ids,
+    special_tokens,
+    token_count,
+    too_long,
+    whole_candidate_ids,
+)
+from judge.toolcalls import drop_specials, folder_takes_tools, markers_special, takes_tools, tools_refused, with_tool_calls
 from judge_transformers import options, whole
-from judge_transformers.loading import load, load_tokenizer, resolve_source
+from judge_transformers.loading import ModelSource, load, load_tokenizer, resolve_source
 from judge_transformers.options import EMBEDDED_INSTALL, require
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -57,6 +73,7 @@ class TransformersBackend:
             native_n=True,
             continuation=True,
             whole_candidates=True,
+            tool_calling=_template_files_take_tools(self.source),
         )
 
     def _ensure_loaded(self) -> tuple[Any, Any]:
@@ -65,7 +82,10 @@ class TransformersBackend:
             # The context length first: a call in another thread that sees the model loaded
             # must also see the length its too_long check needs.
             self.capabilities = self.capabilities.model_copy(
-                update={"context_length": getattr(loaded[0].config, "max_position_embeddings", None)}
+                update={
+                    "context_length": getattr(loaded[0].config, "max_position_embeddings", None),
+                    "tool_calling": takes_tools(getattr(loaded[1], "chat_template", None)),
+                }
             )
             self._loaded = loaded
         return self._loaded
@@ -87,31 +107,50 @@ class TransformersBackend:
     def _tokenizer(self) -> Any:
         return self._loaded[1] if self._loaded is not None else load_tokenizer(self.source)
 
+    async def probe_tool_calling(self) -> bool:
+        """Settle `capabilities.tool_calling` from the tokenizer's own template (never the
+        weights): True when it reads `tools`. Set in place, so a program compiled earlier sees it."""
+        tokenizer = await asyncio.to_thread(self._tokenizer)
+        able = takes_tools(getattr(tokenizer, "chat_template", None))
+        self.capabilities.tool_calling = able
+        return able
+
     async def complete(self, requests: list[Request]) -> list[Completion]:
         return await asyncio.to_thread(self.complete_sync, requests)
 
     def complete_sync(self, requests: list[Request]) -> list[Completion]:
         """Group by sampling parameters (one model call each) and answer in request order."""
         model, tokenizer = self._ensure_loaded()
-        groups: dict[tuple[SamplingParams, tuple[str, ...], bool], list[int]] = defaultdict(list)
-        for index, request in enumerate(requests):
-            groups[(request.sampling, request.candidates, request.whole_candidates and bool(request.candidates))].append(index)
+        groups: dict[tuple[SamplingParams, tuple[str, ...], bool, bool], list[int]] = defaultdict(list)
         results: list[Completion | None] = [None] * len(requests)
-        for (sampling, candidates, whole_answers), indices in groups.items():
+        for index, request in enumerate(requests):
+            whole_answers = request.whole_candidates and bool(request.candidates)
+            if request.tools and (whole_answers or not self.capabilities.tool_calling):
+                results[index] = Completion(error=tools_refused(self.model, whole_answers))
+                continue
+            groups[(request.sampling, request.candidates, whole_answers, bool(request.tools))].append(index)
+        for (sampling, candidates, whole_answers, tools), indices in groups.items():
             group = [requests[i] for i in indices]
             if whole_answers:
                 answers = self._generate_whole(model, tokenizer, group, sampling)
             else:
-                answers = self._generate(model, tokenizer, group, sampling, candidates)
+                answers = self._generate(model, tokenizer, group, sampling, candidates, tools)
             for i, answer in zip(indices, answers):
                 results[i] = answer
         return [r for r in results if r is not None]
 
     def _generate(
-        self, model: Any, tokenizer: Any, requests: list[Request], sampling: SamplingParams, candidates: tuple[str, ...]
+        self,
+        model: Any,
+        tokenizer: Any,
+        requests: list[Request],
+        sampling: SamplingParams,
+        candidates: tuple[str, ...],
+        tools: bool = False,
     ) -> list[Completion]:
         """Answer one group: requests whose prompt cannot be built or does not fit are named
-        errors, the rest go through the model together.
+        errors, the rest go through the model together. With `tools` (every request of the group
+        carries declarations) the calls in each text are read out.
 
         Only the model call holds `_run_lock`: the prompts, their padding and their copy to the
         device are made outside it, so with two calls in flight the next batch is ready when
@@ -136,8 +175,10 @@ class TransformersBackend:
         inputs = _device_inputs(prompts, tokenizer.pad_token_id, model.device, candidate_ids)
         with self._run_lock:
             generated, logprobs = self._run(model, tokenizer, inputs, sampling, bool(candidate_ids))
-        answers = iter(_completions(tokenizer, model, prompts, sampling, list(candidate_ids), generated, logprobs))
-        return [result if result is not None else next(answers) for result in results]
+        decode = _tool_decoder(tokenizer) if tools else None
+        answers = iter(_completions(tokenizer, model, prompts, sampling, list(candidate_ids), generated, logprobs, decode))
+        done = [result if result is not None else next(answers) for result in results]
+        return [with_tool_calls(answer) for answer in done] if tools else done
 
     def _generate_whole(self, model: Any, tokenizer: Any, requests: list[Request], sampling: SamplingParams) -> list[Completion]:
         """Answer requests whose candidates are whole answers: the texts as `_generate` makes
@@ -254,10 +295,13 @@ def _completions(
     candidates: list[str],
     generated: list[list[int]],
     logprobs: list[list[float]] | None,
+    decode: Callable[[list[int]], str] | None = None,
 ) -> list[Completion]:
     """One completion per prompt from what the model call read back: texts cut at the end of
-    sequence or a stop string, their finish reasons, candidate logprobs and usage."""
+    sequence or a stop string, their finish reasons, candidate logprobs and usage. `decode`:
+    ids to text, special tokens skipped unless given otherwise."""
     eos = {tokenizer.eos_token_id} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
+    decode = decode or (lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
     completions = []
     for row, ids in enumerate(prompts):
         texts, reasons, produced = [], [], 0
@@ -265,13 +309,32 @@ def _completions(
             cut = next((i for i, t in enumerate(tokens) if t in eos), None)
             kept = tokens if cut is None else tokens[:cut]
             produced += len(kept) + (0 if cut is None else 1)
-            text, stopped = _apply_stop(tokenizer.decode(kept, skip_special_tokens=True), sampling.stop)
+            text, stopped = _apply_stop(decode(kept), sampling.stop)
             texts.append(text)
             reasons.append("stop" if cut is not None or stopped else "length")
         candidate_logprobs = dict(zip(candidates, logprobs[row])) if logprobs is not None else None
         usage = Usage(prompt_tokens=len(ids), completion_tokens=produced, requests=1)
         completions.append(Completion(texts=texts, finish_reasons=reasons, candidate_logprobs=candidate_logprobs, usage=usage))
     return completions
+
+
+def _template_files_take_tools(source: ModelSource) -> bool | None:
+    """Whether the model's template reads `tools`, from its folder's files alone (nothing loaded
+    or converted); None (unknown until the tokenizer loads) for a GGUF not yet converted."""
+    folder: Path | None = None if source.gguf_file else source.folder
+    if source.convert and source.gguf_file:
+        from judge_transformers.convert import default_output
+
+        folder = default_output(source.folder / source.gguf_file)
+    return folder_takes_tools(folder) if folder is not None and folder.is_dir() else None
+
+
+def _tool_decoder(tokenizer: Any) -> Callable[[list[int]], str] | None:
+    """Where the tokenizer makes the call markers special tokens, a decoding that keeps them."""
+    specials = special_tokens(tokenizer).ids
+    if not markers_special(specials):
+        return None
+    return lambda ids: drop_specials(tokenizer.decode(ids, skip_special_tokens=False), specials)
 
 
 def _left_padded(prompts: list[list[int]], pad_id: int) -> dict[str, Any]:

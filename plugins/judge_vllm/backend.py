@@ -6,6 +6,10 @@ with `logprob_token_ids`: the full-vocabulary logprob of exactly the asked token
 Whole candidates (several tokens, then the end of the turn) are read teacher-forced: each
 candidate's sequence is one more prompt in the same `generate` call, with `prompt_logprobs=0`
 (the logprob of every prompt token), and the scored positions are summed.
+
+Tools are called natively when the model's chat template reads `tools` (judge.toolcalls): the
+declarations go through the template with the rest of the prompt, and the `<tool_call>` blocks
+the model writes are read back into `Completion.tool_calls`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ from typing import Any
 from judge.backend import Capabilities, Completion, Request
 from judge.errors import BackendError
 from judge.models import Usage
-from judge.tokens import candidate_token_ids, chat_prompt_ids, encode, end_ids, token_count, too_long, whole_candidate_ids
+from judge.tokens import (
+    candidate_token_ids,
+    chat_prompt_ids,
+    encode,
+    end_ids,
+    special_tokens,
+    token_count,
+    too_long,
+    whole_candidate_ids,
+)
+from judge.toolcalls import drop_specials, folder_takes_tools, markers_special, takes_tools, tools_refused, with_tool_calls
 from judge_transformers import options
 from judge_transformers.options import VLLM_INSTALL, require, verbose
 
@@ -83,6 +97,8 @@ class VLLMBackend:
             native_n=True,
             continuation=True,
             whole_candidates=True,
+            # From the folder's template files; a GGUF not yet converted or a hub name: at start.
+            tool_calling=folder_takes_tools(self.folder) if Path(self.folder).is_dir() else None,
         )
 
     def engine_args(self) -> dict[str, Any]:
@@ -130,6 +146,14 @@ class VLLMBackend:
         except (OSError, ValueError) as exc:
             raise BackendError(f"cannot load the tokenizer of {name}: {exc}") from None
 
+    async def probe_tool_calling(self) -> bool:
+        """Settle `capabilities.tool_calling` from the tokenizer's own template (no engine built):
+        True when it reads `tools`. Set in place, so a program compiled earlier sees it."""
+        tokenizer = await asyncio.to_thread(self._count_tokenizer)
+        able = takes_tools(getattr(tokenizer, "chat_template", None))
+        self.capabilities.tool_calling = able
+        return able
+
     def _ensure_folder(self) -> None:
         """Convert the GGUF (the embedded model, or a .gguf --model) the first time it is needed."""
         if self._gguf is not None:
@@ -146,7 +170,8 @@ class VLLMBackend:
                 model_config = self._llm.llm_engine.model_config
                 self._ends = end_ids(self._tokenizer, model_config.try_get_generation_config().get("eos_token_id"))
                 context = model_config.max_model_len
-                self.capabilities = self.capabilities.model_copy(update={"context_length": context})
+                tools = takes_tools(getattr(self._tokenizer, "chat_template", None))
+                self.capabilities = self.capabilities.model_copy(update={"context_length": context, "tool_calling": tools})
             return self._llm
 
     def _build_engine(self) -> Any:
@@ -178,7 +203,14 @@ class VLLMBackend:
         whole_scores: dict[int, dict[str, float]] = {}
         # (request index, None: its generation | (candidate, scored ids): one whole candidate)
         prompts, params, jobs, candidate_maps = [], [], [], []
+        # Where the call markers are special tokens, tool answers are detokenized keeping them.
+        specials = special_tokens(self._tokenizer).ids if any(r.tools for r in requests) else {}
+        keep_markers = markers_special(specials)
         for index, request in enumerate(requests):
+            whole = request.whole_candidates and bool(request.candidates)
+            if request.tools and (whole or not self.capabilities.tool_calling):
+                results[index] = Completion(error=tools_refused(self.model, whole))
+                continue
             ids, problem = chat_prompt_ids(self._tokenizer, request)
             if problem:
                 results[index] = Completion(error=problem)
@@ -186,7 +218,6 @@ class VLLMBackend:
             if context is not None and len(ids) + request.sampling.max_tokens > context:
                 results[index] = too_long(len(ids), request.sampling.max_tokens, context)
                 continue
-            whole = request.whole_candidates and bool(request.candidates)
             tails: list[list[int]] = []
             candidates: dict[str, int] = {}
             if whole:
@@ -210,6 +241,7 @@ class VLLMBackend:
                     seed=sampling.seed,
                     stop=list(sampling.stop) or None,
                     logprob_token_ids=list(candidates.values()) or None,
+                    **({"skip_special_tokens": False} if request.tools and keep_markers else {}),
                 )
             )
             prompts.append(TokensPrompt(prompt_token_ids=ids))
@@ -228,7 +260,9 @@ class VLLMBackend:
             for i, output in zip(group, outputs):
                 index, scoring = jobs[i]
                 if scoring is None:
-                    results[index] = _completion(output, candidate_maps[i])
+                    answer = _completion(output, candidate_maps[i])
+                    tools = bool(requests[index].tools)
+                    results[index] = _tool_answer(answer, specials if keep_markers else {}) if tools else answer
                 else:
                     whole_scores[index][scoring[0]] = _teacher_forced(output, len(scoring[1]))
         for index, scores in whole_scores.items():
@@ -278,6 +312,13 @@ def _completion(output: Any, candidates: dict[str, int]) -> Completion:
         candidate_logprobs=logprobs,
         usage=usage,
     )
+
+
+def _tool_answer(completion: Completion, specials: dict[str, int]) -> Completion:
+    """The calls read out of each text; `specials`: the tokens to drop from text detokenized with them."""
+    if specials:
+        completion = completion.model_copy(update={"texts": [drop_specials(t, specials) for t in completion.texts]})
+    return with_tool_calls(completion)
 
 
 def _teacher_forced(output: Any, scored: int) -> float:
