@@ -26,6 +26,7 @@ from judge.plugins import Registry
 from judge.rubric import Criterion, Rubric
 from judge.strategy import Question, Rate, Record, StepFailed, Strategy, StrategyContext, StrategyOptions, StrategySetup
 from judge.templates import render_messages
+from judge.tools import ToolBox, build_toolbox
 from judge.verdicts import Answer, assemble
 
 Call = Callable[[Request], Awaitable[Completion]]
@@ -68,8 +69,9 @@ class Program:
         self.use_probabilities = _use_probabilities(options, exact)
         self.strategy_options = options.strategy_options
         self.strategy: Strategy = registry.get("strategies", options.strategy)
+        self.toolbox: ToolBox | None = self._toolbox()
         self._check_strategy(StrategySetup(options.mode, self.pack, capabilities, self.strategy_options,
-                                           self.use_probabilities, has_meta))
+                                           self.use_probabilities, has_meta, self.toolbox))
         self.whole: set[str] = set()  # criteria whose points are scored as whole token sequences
         self.from_text: set[str] = set()  # criteria read from text: points of several tokens, no whole scoring
         self._sampling_cache: dict[tuple[Any, ...], SamplingParams] = {}
@@ -85,15 +87,26 @@ class Program:
             raise JudgeError(f"strategy '{self.strategy.name}' does not run in {self.options.mode} mode (strategies and their modes: {combos})")
         self.strategy.check(setup)
 
+    def _toolbox(self) -> ToolBox | None:
+        """The tools the strategy may call, built only for one that calls tools."""
+        chosen = self.strategy_options
+        if not getattr(self.strategy, "uses_tools", False):
+            if chosen.tools is not None or chosen.tool_options:
+                raise JudgeError(f"--tools and --tool-option are for a strategy that calls tools (e.g. -s tools), not '{self.strategy.name}'")
+            return None
+        return build_toolbox(self.registry, chosen.tools, chosen.tool_options)
+
     @property
     def mode(self) -> str:
         return self.options.mode
 
     # -- what the strategies use ----------------------------------------------------------------
 
-    def render(self, question: Question, part: str | None, order: tuple[int, ...]) -> list[Message]:
+    def render(
+        self, question: Question, part: str | None, order: tuple[int, ...], extra: dict[str, Any] | None = None,
+    ) -> list[Message]:
         """The pack's template for a question's mode (or part), its responses shown in `order`."""
-        variables = question.variables
+        variables = question.variables if not extra else extra | question.variables
         if question.mode in ("pairwise", "listwise"):
             shown = [question.item.responses[index] for index in order]
             variables = variables | {"responses": shown}

@@ -82,8 +82,11 @@ class Judge:
         self.registry = (registry or get_registry()).load()
         if backend is None or isinstance(backend, str):
             backend = make_backend(backend, model, self.registry, **(backend_options or {}))
+        # One call cache for the model's answers and deterministic tools' results.
+        self.call_cache: CallCache | None = None
         if cache is not False:
-            backend = with_cache(backend, None if cache is True else cache)
+            self.call_cache = cache if isinstance(cache, CallCache) else CallCache(None if cache is True else cache)
+            backend = with_cache(backend, self.call_cache)
         self.backend: Backend = backend
         self.rubric = rubric
         self.options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling, strategy,
@@ -99,6 +102,8 @@ class Judge:
     def _compile(self, exact: bool, capabilities: Any) -> Program:
         program = compile_program(self.rubric, self.options, self.registry, exact, capabilities, self.meta is not None)
         program.stamp = {"model": self.backend.model, "setup": self.setup}
+        if program.toolbox is not None:
+            program.toolbox.cache = self.call_cache
         return program
 
     @property
@@ -141,6 +146,7 @@ class Judge:
         start = getattr(self.backend, "start", None)  # optional: backends that load lazily
         if start is not None:
             await start()
+        await self._settle_tool_calling()
         exact = bool(self.backend.capabilities.exact_candidates)
         self.program = self._compile(exact, self.backend.capabilities)  # against what it can really do
         self.program.stamp["model"] = self.backend.model  # a server may have named its model at start
@@ -148,6 +154,15 @@ class Judge:
         if self.meta is not None:
             await self.meta.prepare()
         self._prepared = True
+
+    async def _settle_tool_calling(self) -> None:
+        """A judge that calls tools, on a backend that does not yet know whether it calls them
+        natively (a server, until asked): ask it now, so the protocol is chosen before any item."""
+        if self.program.toolbox is None or self.options.strategy_options.tool_protocol == "text":
+            return
+        probe = getattr(self.backend, "probe_tool_calling", None)
+        if probe is not None and self.backend.capabilities.tool_calling is None:
+            await probe()
 
     async def _check_candidates(self) -> None:
         """Each answer whose probability decides a verdict must be one token for this model, or be

@@ -21,6 +21,7 @@ from judge.models import Item, Judgment, Status
 from judge.output import JudgmentWriter, OutputLock, OutputPlan, Resumed, check_output, compact_for_resume
 from judge.rubric import Rubric, load_rubric
 from judge.strategy import StrategyOptions
+from judge.tools import tool_options
 
 
 class ScoreRequest(BaseModel):
@@ -59,6 +60,10 @@ class ScoreRequest(BaseModel):
     reason_tokens: int | None = Field(default=None, ge=1)
     retries: int = Field(default=1, ge=0)
     trace: bool = False
+    tools: list[str] | None = None
+    tool_calls: int = Field(default=4, ge=1)
+    tool_options: list[str] = Field(default_factory=list)
+    tool_protocol: str = "auto"
 
 
 def rubric_for(request: ScoreRequest) -> tuple[Rubric, str]:
@@ -85,6 +90,8 @@ def strategy_options_for(request: ScoreRequest) -> StrategyOptions:
         samples=request.samples, meta_top=request.meta_top, temperature=request.temperature or None,
         reason=request.vote_reason, shuffle=request.shuffle, reason_tokens=request.reason_tokens,
         retries=request.retries, seed=request.seed or 0, trace=request.trace,
+        tools=None if request.tools is None else tuple(request.tools), tool_calls=request.tool_calls,
+        tool_options=tool_options(request.tool_options), tool_protocol=request.tool_protocol,  # type: ignore[arg-type]
     )
 
 

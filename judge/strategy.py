@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,8 @@ from judge.formats import FormatPack
 from judge.models import Item, Judgment, Message, RawOutput, Status, Usage, content_text
 from judge.parsing import ParseSpec, Parsed
 from judge.rubric import Criterion
+from judge.templates import render_messages
+from judge.tools import ToolBox, ToolResult
 
 if TYPE_CHECKING:
     from judge.compiler import Program
@@ -54,10 +56,31 @@ class StrategyOptions(BaseModel):
     retry_temperature: float = Field(default=0.3, gt=0.0, description="a greedy step's temperature when retried")
     seed: int = Field(default=0, description="seeds sampling, retries and shuffles of this run")
     trace: bool = Field(default=False, description="keep every step's messages, texts and values in the judgment")
+    tools: tuple[str, ...] | None = Field(default=None, description="tools: the tools the judge may call (default: every ready one)")
+    tool_calls: int = Field(default=4, ge=1, description="tools: at most this many tool calls per verdict")
+    tool_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="tools: settings per tool")
+    tool_protocol: Literal["auto", "text", "native"] = Field(
+        default="auto", description="tools: Themis's text protocol, the backend's native tool calls, or native where it can"
+    )
+
+    def __hash__(self) -> int:  # tool_options holds dicts, which pydantic's frozen hash cannot take
+        return hash(self.model_dump_json())
 
     def recorded(self) -> dict[str, Any]:
-        """The options that change verdicts, as written into a judgment's setup."""
-        return self.model_dump(exclude={"trace"})
+        """The options that change verdicts, as written into a judgment's setup.
+
+        Options added after setups were first written are left out while they hold their
+        default, so earlier judgment files still --resume and --compare as the same setup.
+        """
+        recorded = self.model_dump(mode="json", exclude={"trace"})
+        for name in _LATER_OPTIONS:
+            if recorded[name] == _DEFAULTS[name]:
+                del recorded[name]
+        return recorded
+
+
+_LATER_OPTIONS = ("tools", "tool_calls", "tool_options", "tool_protocol")
+_DEFAULTS = StrategyOptions().model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,7 @@ class StrategySetup:
     options: StrategyOptions
     use_probabilities: bool
     has_meta: bool
+    toolbox: ToolBox | None = None  # the tools a judge may call, for a strategy with `uses_tools`
 
     def require_template(self, strategy: str, part: str | None, parsed: bool = True) -> None:
         """The pack must have the step's template (and, when its answer is parsed, a parser)."""
@@ -107,6 +131,8 @@ class Strategy(Protocol):
 
 # A strategy that reads candidates after text of its own (reason: " Yes" after "Verdict:") may
 # define `candidate_prefix(pack) -> str`, so the engine checks those exact tokens at start.
+# A strategy that calls tools sets `uses_tools = True`: the core then builds its ToolBox from the
+# registered tools and the --tools/--tool-option settings, refusing tools that cannot run.
 
 
 @dataclass(frozen=True)
@@ -168,9 +194,17 @@ class StrategyContext:
 
     # -- prompts ------------------------------------------------------------------------------
 
-    def render(self, part: str | None = None, *, order: tuple[int, ...] | None = None) -> list[Message]:
-        """The pack's template for this mode (or `MODE:PART`), the responses shown in `order`."""
-        return self.program.render(self.question, part, order if order is not None else self.question.order)
+    def render(
+        self, part: str | None = None, *, order: tuple[int, ...] | None = None, extra: dict[str, Any] | None = None,
+    ) -> list[Message]:
+        """The pack's template for this mode (or `MODE:PART`), the responses shown in `order`;
+        `extra` adds template variables of the strategy's own (the tools it offers)."""
+        return self.program.render(self.question, part, order if order is not None else self.question.order, extra)
+
+    def render_turn(self, part: str, **variables: Any) -> list[Message]:
+        """A follow-up turn from the pack's `MODE:PART` template, given only `variables` (no item):
+        what a strategy says back to the judge between its steps (a tool's observation)."""
+        return render_messages(self.pack.template_dirs, self.pack.templates[self.pack.step(self.mode, part)], variables)
 
     def max_tokens(self, part: str | None = None, default: int = 16) -> int:
         step = self.pack.step(self.mode, part)
@@ -192,6 +226,7 @@ class StrategyContext:
         stop: tuple[str, ...] = (),
         temperature: float | None = None,
         seed: int | None = None,
+        tools: tuple[dict[str, Any], ...] = (),
     ) -> Completion:
         """Ask the model through the scheduler; a backend error raises StepFailed.
 
@@ -205,7 +240,7 @@ class StrategyContext:
                 "temperature": self.options.retry_temperature, "seed": self.options.seed + 7919 * self.attempt,
             })
         request = Request.model_construct(messages=tuple(messages), sampling=sampling, candidates=tuple(asked),
-                                          whole_candidates=whole and bool(asked))
+                                          whole_candidates=whole and bool(asked), tools=tuple(tools))
         completion = await self._call(request)
         name = self.step_name(part)
         self.record.raw.append(RawOutput.model_construct(step=name, texts=completion.texts, finish_reasons=completion.finish_reasons))
@@ -215,6 +250,8 @@ class StrategyContext:
                 "step": name, "attempt": self.attempt, "messages": [m.model_dump(exclude_none=True) for m in messages],
                 "sampling": sampling.model_dump(exclude_defaults=True), "candidates": list(asked),
                 "texts": completion.texts, "finish_reasons": completion.finish_reasons,
+                **({"tool_calls": [[c.model_dump() for c in calls] for calls in completion.tool_calls]}
+                   if completion.tool_calls else {}),
                 "candidate_logprobs": _finite(completion.candidate_logprobs), "error": completion.error,
             })
         if completion.error is not None:
@@ -244,6 +281,28 @@ class StrategyContext:
         self.note_trace({"step": f"{self.step_name()}:meta", "status": rated.status.value, "meta": score,
                          "raw": [r.model_dump() for r in rated.raw], "error": rated.error})
         return score
+
+    # -- tools ----------------------------------------------------------------------------------
+
+    @property
+    def tools(self) -> ToolBox:
+        """The tools this judge may call (a strategy with `uses_tools = True`)."""
+        if self.program.toolbox is None:
+            raise JudgeError(f"strategy '{self.program.strategy.name}' calls tools but does not declare uses_tools = True")
+        return self.program.toolbox
+
+    async def use_tool(self, name: str, arguments: str | dict[str, Any]) -> ToolResult:
+        """Call a tool; every failure (unknown, bad arguments, refusal, error, time-out) is a result.
+
+        The verdict's detail lists every call (tool, status, seconds); the trace adds the
+        arguments and the output.
+        """
+        result = await self.tools.call(name, arguments)
+        calls = self.record.detail.setdefault("tool_calls", [])
+        calls.append({"tool": result.tool, "status": result.status.value, "seconds": round(result.seconds, 4),
+                      **({"cached": True} if result.cached else {})})
+        self.note_trace({"step": f"{self.step_name('tools')}:call{len(calls)}", **result.model_dump(mode="json")})
+        return result
 
     def note_trace(self, entry: dict[str, Any]) -> None:
         if self.record.trace is not None:

@@ -28,12 +28,16 @@ def register_format_packs(register: Callable[..., None]) -> None:
                 "principle:reason": "principle_reason.j2",
                 "pointwise:turn1": "pointwise_turn1.j2", "pointwise:turn2": "pointwise_turn2.j2",
                 "pairwise:turn1": "pairwise_turn1.j2", "pairwise:turn2": "pairwise_turn2.j2",
+                "pointwise:tools": "pointwise_tools.j2", "pairwise:tools": "pairwise_tools.j2", "principle:tools": "principle_tools.j2",
+                "pointwise:observation": "tools_observation.j2", "pairwise:observation": "tools_observation.j2",
+                "principle:observation": "tools_observation.j2",
             },
             parsers={"pointwise": "score", "pairwise": "choice", "principle": "yes_no", "listwise": "listwise"},
             max_tokens={
                 "pointwise": 8, "pairwise": 32, "principle": 1, "listwise": 256,
                 "pointwise:reason": 256, "pairwise:reason": 256, "principle:reason": 256,
                 "pointwise:turn1": 384, "pointwise:turn2": 384, "pairwise:turn1": 384, "pairwise:turn2": 384,
+                "pointwise:tools": 256, "pairwise:tools": 256, "principle:tools": 256,
             },
         )
     )

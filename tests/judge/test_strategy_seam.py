@@ -24,7 +24,7 @@ def test_judge_plugins_lists_the_third_party_strategy(strategy_site, judge_cli):
                             env=env_with(strategy_site), timeout=60, check=True)
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     assert plugins["agree"]["registered"] == {"strategies": ["agree"]}
-    assert plugins["standard"]["registered"]["strategies"] == ["direct", "reason", "rethink", "vote"]
+    assert plugins["standard"]["registered"]["strategies"] == ["direct", "reason", "rethink", "vote", "tools"]
 
 
 def test_a_third_party_strategy_judges_through_the_engine(strategy_site, judge_cli, tmp_path):

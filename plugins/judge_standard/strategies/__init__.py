@@ -3,6 +3,7 @@
 from judge_standard.strategies.direct import Direct
 from judge_standard.strategies.reason import Reason
 from judge_standard.strategies.rethink import Rethink
+from judge_standard.strategies.tools import Tools
 from judge_standard.strategies.vote import Vote
 
-STRATEGIES = (Direct(), Reason(), Rethink(), Vote())
+STRATEGIES = (Direct(), Reason(), Rethink(), Vote(), Tools())

@@ -41,21 +41,34 @@ class Reason:
         marker = ctx.pack.verdict_marker
         if not ctx.spec.use_probabilities:
             written = await ctx.ask(messages, part="reason", max_tokens=ctx.max_tokens("reason"))
-            text = written.texts[0] if written.texts else ""
-            if marker not in text:
-                return Parsed(status=Status.unparsed, reason=f"no '{marker}' in the judge's text")
-            analysis, _, verdict = text.rpartition(marker)
-            parsed = ctx.parse(Completion(texts=[verdict.strip()]), "reason")
-            return parsed.model_copy(update={"reason": analysis.strip()})
+            return verdict_in_text(ctx, written.texts[0] if written.texts else "", "reason")
         written = await ctx.ask(messages, part="reason", max_tokens=ctx.max_tokens("reason"), stop=(marker,))
         analysis = (written.texts[0] if written.texts else "").rstrip()
-        partial = f"{analysis}\n{marker}" if analysis else marker
-        prefix = ctx.pack.answer_prefix
-        asked = tuple(prefix + candidate for candidate in ctx.spec.candidates)
-        verdict = await ctx.ask([*messages, Message(role="assistant", content=partial)], part="verdict",
-                                candidates=asked, max_tokens=1, whole=ctx.question.whole)
-        found = verdict.candidate_logprobs
-        renamed = None if found is None else {c: found[a] for c, a in zip(ctx.spec.candidates, asked) if a in found}
-        read = _BY_PROBABILITY[ctx.spec.kind](verdict.model_copy(update={"candidate_logprobs": renamed}), ctx.spec)
-        ctx.note_trace({"step": ctx.step_name("verdict"), "parsed": read.model_dump(exclude_none=True)})
-        return read.model_copy(update={"reason": analysis})
+        return await verdict_after(ctx, messages, analysis)
+
+
+async def verdict_after(ctx: StrategyContext, messages: list[Message], analysis: str, part: str = "verdict") -> Parsed:
+    """Continue the judge's own text with the verdict marker and read the candidates' exact
+    probabilities at the next position, each after the pack's answer prefix (" Yes", " A")."""
+    marker = ctx.pack.verdict_marker
+    partial = f"{analysis}\n{marker}" if analysis else marker
+    prefix = ctx.pack.answer_prefix
+    asked = tuple(prefix + candidate for candidate in ctx.spec.candidates)
+    verdict = await ctx.ask([*messages, Message(role="assistant", content=partial)], part=part,
+                            candidates=asked, max_tokens=1, whole=ctx.question.whole)
+    found = verdict.candidate_logprobs
+    renamed = None if found is None else {c: found[a] for c, a in zip(ctx.spec.candidates, asked) if a in found}
+    read = _BY_PROBABILITY[ctx.spec.kind](verdict.model_copy(update={"candidate_logprobs": renamed}), ctx.spec)
+    ctx.note_trace({"step": ctx.step_name(part), "parsed": read.model_dump(exclude_none=True)})
+    return read.model_copy(update={"reason": analysis})
+
+
+def verdict_in_text(ctx: StrategyContext, text: str, part: str) -> Parsed:
+    """The verdict written after the pack's marker, read by the pack's parser; the text before it
+    is the reason. No marker: unparsed."""
+    marker = ctx.pack.verdict_marker
+    if marker not in text:
+        return Parsed(status=Status.unparsed, reason=f"no '{marker}' in the judge's text")
+    analysis, _, verdict = text.rpartition(marker)
+    parsed = ctx.parse(Completion(texts=[verdict.strip()]), part)
+    return parsed.model_copy(update={"reason": analysis.strip()})
