@@ -7,7 +7,8 @@ right after a python block is the output it prints, and is compared with what it
 
 `judge ...` command lines are checked too: every one in a ```bash block and every `$ judge ...`
 line of a sample session is parsed by `judge.cli.build_parser()`; a session command that needs
-no model (the fake backend, `judge plugins`, `judge rubrics`) is run, in a scratch folder with
+no model (the fake backend, `judge plugins`, `judge rubrics`, `judge tools`, `judge tool run`,
+`judge index`) is run, in a scratch folder with
 `examples/` beside it, and what it prints is compared with the lines the page shows under it.
 
 The pages say explicitly what a block is, with an HTML comment on the line(s) before its fence:
@@ -297,7 +298,7 @@ def test_command_lines_parse(command):
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
         try:
-            build_parser().parse_args(argv)
+            build_parser(plugin_commands=True).parse_args(argv)
         except SystemExit as exit:
             assert exit.code == 0, f"{command.block.page.name}:{command.line}: `judge {shlex.join(argv or [])}` " \
                                    f"does not parse:\n{errors.getvalue()}"
@@ -305,7 +306,7 @@ def test_command_lines_parse(command):
 
 def _model_free(command: Command) -> bool:
     argv = judge_argv(command.text) or []
-    return (bool(argv) and argv[0] in {"plugins", "rubrics", "--help", "--version"}) or any(
+    return (bool(argv) and argv[0] in {"plugins", "rubrics", "tools", "tool", "index", "--help", "--version"}) or any(
         flag in f" {command.text} " for flag in MODEL_FREE)
 
 

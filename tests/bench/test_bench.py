@@ -64,3 +64,12 @@ def test_strategies_bench_on_vllm_runs_with_tiny_numbers(converted_model):
     out = run_script("bench/strategies.py", "--only", "b,c", "--items", "2", "--tokens", "2", "--repeats", "1")
     assert "one-token verdicts: direct" in out and "vote@8" in out and "(target <= 1.5x)" in out
     assert "(c) rethink" in out and "prefix caching on" in out and "turn-2 prompt tokens" in out
+
+
+def test_tools_bench_prints_each_tools_time_per_call_and_the_strategys_overhead():
+    out = run_script("bench/tools.py", "--calls", "5", "--passages", "300", "--judgments", "10", "--repeats", "1")
+    assert "(a) search index: 300 passages built in" in out
+    for tool in ("calculator", "search", "code"):
+        assert f"(a) {tool} " in out
+    assert "ms per call  (bare function" in out
+    assert "(b) tools, verdict at once" in out and "(b) tools, one calculator call" in out and "ratio" in out
