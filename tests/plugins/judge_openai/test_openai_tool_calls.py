@@ -19,18 +19,11 @@ from judge.models import Message
 from judge_openai.backend import OpenAIBackend
 from judge_vllm.server import SERVED_NAME
 from support.hostile_server import MODEL, Answer, HostileServer
+from support.tool_declarations import ASK, CALCULATOR, calculator_call
+from test_openai_hardening import complete
 
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
-CALCULATOR = {
-    "type": "function",
-    "function": {
-        "name": "calculator",
-        "description": "Evaluates an arithmetic expression.",
-        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
-    },
-}
-CALL = {"id": "call_abc", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "2+2"}'}}
-ASK = Message(role="user", content="Is 2+2=4? Use the calculator.")
+CALL = calculator_call("call_abc")
 VLLM_REFUSAL = {"error": {"message": '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
                           "type": "BadRequestError", "code": 400}}
 
@@ -40,17 +33,6 @@ def with_tools(*messages: Message) -> Request:
 
 
 PLAIN = Request(messages=(ASK,), sampling=SamplingParams(max_tokens=4))
-
-
-def complete(backend: OpenAIBackend, requests: list[Request]):
-    async def go():
-        await backend.start()
-        try:
-            return await backend.complete(requests)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
 
 
 def calling(bodies: list[dict], refuse: Answer | None = None):

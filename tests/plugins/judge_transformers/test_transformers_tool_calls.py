@@ -19,6 +19,7 @@ from judge import Request, SamplingParams
 from judge.models import Message
 from judge.tokens import chat_prompt_ids, render_chat, text_chat
 from judge_transformers.backend import TransformersBackend
+from support.tool_declarations import ASK, CALCULATOR, calculator_call
 
 pytestmark = pytest.mark.slow
 
@@ -58,16 +59,7 @@ For each function call, return a json object with function name and arguments wi
 {%- if add_generation_prompt %}<|im_start|>assistant
 {% endif %}"""
 
-CALCULATOR = {
-    "type": "function",
-    "function": {
-        "name": "calculator",
-        "description": "Evaluates an arithmetic expression.",
-        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
-    },
-}
-CALL = {"id": "call_0", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "2+2"}'}}
-ASK = Message(role="user", content="Is 2+2=4? Use the calculator.")
+CALL = calculator_call("call_0")
 IM_START = 1
 
 
