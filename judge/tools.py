@@ -16,7 +16,8 @@ shows the judge as an observation: a tool never crashes the item that called it.
 
     register(Tool(name="shout", description="upper-cases a text", arguments=Args, function=shout))
 
-The time limit stops the *caller* waiting; a sync function keeps its worker thread until it
+The time limit stops the *caller* waiting; a sync function keeps its thread (a daemon thread of
+its own, so it blocks neither the model backends' workers nor the process's exit) until it
 returns, so a tool that can run away (a calculator, a code runner) enforces its own limit on the
 work (a process it kills) and uses this one as the backstop.
 """
@@ -27,6 +28,7 @@ import asyncio
 import hashlib
 import inspect
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -235,7 +237,7 @@ async def _run(tool: Tool, checked: Any, settings: Any) -> tuple[ToolStatus, str
         if inspect.iscoroutinefunction(tool.function) or inspect.iscoroutinefunction(getattr(tool.function, "__call__", None)):
             value = await asyncio.wait_for(tool.function(checked, **kwargs), tool.time_limit)
         else:
-            value = await asyncio.wait_for(asyncio.to_thread(tool.function, checked, **kwargs), tool.time_limit)
+            value = await asyncio.wait_for(_in_daemon_thread(tool.function, checked, **kwargs), tool.time_limit)
     except asyncio.TimeoutError:
         return ToolStatus.timeout, f"no result within {tool.time_limit:g} s"
     except ToolTimeout as exc:
@@ -247,6 +249,36 @@ async def _run(tool: Tool, checked: Any, settings: Any) -> tuple[ToolStatus, str
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False, default=str)
     return ToolStatus.ok, value
+
+
+def _in_daemon_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    """Run a sync tool in a daemon thread of its own, not the loop's default executor: a tool that
+    never returns then holds neither a worker the model backends need nor the process at exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():  # the caller stopped waiting (its time limit)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def work() -> None:
+        try:
+            value = function(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller, which turns it into a status
+            outcome: tuple[Any, BaseException | None] = (None, exc)
+        else:
+            outcome = (value, None)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the run is over and its loop closed: nobody waits for this answer
+            pass
+
+    threading.Thread(target=work, name=f"judge-tool-{getattr(function, '__name__', 'tool')}", daemon=True).start()
+    return future
 
 
 def _one_line(text: str) -> str:

@@ -62,3 +62,12 @@ def test_the_tools_strategy_calls_the_third_party_tool_from_the_cli(tool_site, j
     assert judgment["preferred"] == 0 and judgment["setup"]["strategy_options"]["tools"] == ["word_count"]
     [call] = [step for step in judgment["trace"] if step.get("tool")]
     assert call["tool"] == "word_count" and call["output"] == "words: 4, sentences: 1, characters: 20"
+
+
+def test_the_first_party_calculator_runs_from_the_command_line(judge_cli, cli_env):
+    result = subprocess.run([*judge_cli, "tool", "run", "calculator", '{"expression": "1/3 + 1/6"}'],
+                            capture_output=True, text=True, env=cli_env, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "1/2\n", "")
+    refused = subprocess.run([*judge_cli, "tool", "run", "calculator", '{"expression": "9**9**9**9"}'],
+                             capture_output=True, text=True, env=cli_env, timeout=60)
+    assert refused.returncode == 1 and refused.stderr.startswith("judge tool: calculator: refused: ")
