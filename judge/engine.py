@@ -24,6 +24,7 @@ from judge.plugins import Registry, get_registry
 from judge.rubric import Rubric
 from judge.scheduler import Dispatcher
 from judge.strategy import Call, Rate, StrategyOptions
+from judge.tools import build_toolbox
 
 
 def make_backend(
@@ -133,6 +134,10 @@ class Judge:
             setup["strategy_options"] = self.options.strategy_options.recorded()
         if self.meta is not None:
             setup["meta"] = {"model": self.meta.backend.model, **self.meta.setup}
+        if getattr(self.registry.get("strategies", self.options.strategy), "uses_tools", False):
+            # the tools it really has: the default set depends on what is installed and ready here
+            chosen = self.options.strategy_options
+            setup["tools"] = build_toolbox(self.registry, chosen.tools, chosen.tool_options).names
         return setup
 
     async def prepare(self) -> None:

@@ -230,5 +230,6 @@ def test_refused_at_compile_time(registry):
 def test_setup_records_tool_options_only_when_set(registry):
     fake = FakeBackend(exact_candidates=False)
     assert "tools" not in judge(registry, fake).setup["strategy_options"]
+    assert judge(registry, fake).setup["tools"] == ["add", "refuse", "slow"]  # the default set, as it was here
     assert judge(registry, fake, tools=("add",), tool_calls=2).setup["strategy_options"]["tools"] == ["add"]
     assert json.dumps(Judge(BINARY, mode="pairwise", backend=fake, registry=registry).setup)  # direct: unchanged
