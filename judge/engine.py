@@ -24,7 +24,6 @@ from judge.plugins import Registry, get_registry
 from judge.rubric import Rubric
 from judge.scheduler import Dispatcher
 from judge.strategy import Call, Rate, StrategyOptions
-from judge.tools import build_toolbox
 
 
 def make_backend(
@@ -102,6 +101,8 @@ class Judge:
 
     def _compile(self, exact: bool, capabilities: Any) -> Program:
         program = compile_program(self.rubric, self.options, self.registry, exact, capabilities, self.meta is not None)
+        if self._setup is None:
+            self._setup = self._describe_setup(program)
         program.stamp = {"model": self.backend.model, "setup": self.setup}
         if program.toolbox is not None:
             program.toolbox.cache = self.call_cache
@@ -114,10 +115,10 @@ class Judge:
         Written into every judgment, so `--resume` can refuse to mix two setups in one file.
         """
         if self._setup is None:
-            self._setup = self._describe_setup()
+            self._setup = self._describe_setup(self.program)
         return dict(self._setup)
 
-    def _describe_setup(self) -> dict[str, Any]:
+    def _describe_setup(self, program: Program) -> dict[str, Any]:
         setup: dict[str, Any] = {
             "rubric": self.rubric.name,
             "rubric_sha256": self.rubric.digest()[:16],
@@ -134,10 +135,8 @@ class Judge:
             setup["strategy_options"] = self.options.strategy_options.recorded()
         if self.meta is not None:
             setup["meta"] = {"model": self.meta.backend.model, **self.meta.setup}
-        if getattr(self.registry.get("strategies", self.options.strategy), "uses_tools", False):
-            # the tools it really has: the default set depends on what is installed and ready here
-            chosen = self.options.strategy_options
-            setup["tools"] = build_toolbox(self.registry, chosen.tools, chosen.tool_options).names
+        if program.toolbox is not None:  # the tools it really has: the default set depends on what is ready here
+            setup["tools"] = program.toolbox.names
         return setup
 
     async def prepare(self) -> None:
