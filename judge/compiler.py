@@ -27,6 +27,7 @@ from judge.rubric import Criterion, Rubric
 from judge.strategy import Question, Rate, Record, StepFailed, Strategy, StrategyContext, StrategyOptions, StrategySetup
 from judge.templates import render_messages
 from judge.tools import ToolBox, build_toolbox
+from judge.verifiers import BoundVerifier, bind
 from judge.verdicts import Answer, assemble
 
 Call = Callable[[Request], Awaitable[Completion]]
@@ -70,6 +71,7 @@ class Program:
         self.strategy_options = options.strategy_options
         self.strategy: Strategy = registry.get("strategies", options.strategy)
         self.toolbox: ToolBox | None = self._toolbox()
+        self.verifiers: dict[str, BoundVerifier] = self._verifiers()
         self._check_strategy(StrategySetup(options.mode, self.pack, capabilities, self.strategy_options,
                                            self.use_probabilities, has_meta, self.toolbox))
         self.whole: set[str] = set()  # criteria whose points are scored as whole token sequences
@@ -95,6 +97,13 @@ class Program:
                 raise JudgeError(f"--tools and --tool-option are for a strategy that calls tools (e.g. -s tools), not '{self.strategy.name}'")
             return None
         return build_toolbox(self.registry, chosen.tools, chosen.tool_options)
+
+    def _verifiers(self) -> dict[str, BoundVerifier]:
+        """Criteria decided by a program, not the model (pointwise and principle: one response
+        each); arguments checked now, so a typo fails before any item."""
+        if self.options.mode not in ("pointwise", "principle"):
+            return {}
+        return {c.id: bind(self.registry, c.id, c.verifier) for c in self.rubric.criteria if c.verifier is not None}
 
     @property
     def mode(self) -> str:
@@ -168,8 +177,14 @@ class Program:
         return assemble(self, item, answers, started)
 
     async def _answer(self, question: Question, call: Call, rate: Rate | None) -> Answer:
-        """The strategy's answer to one question, retried within the budget while unparsed."""
+        """The strategy's answer to one question, retried within the budget while unparsed; a
+        criterion with a verifier that can tell is decided by it, with no model call."""
         record = Record(trace=[] if self.strategy_options.trace else None)
+        bound = self.verifiers.get(question.criterion.id) if question.criterion is not None else None
+        if bound is not None:
+            decided = self._verify(bound, question)
+            if decided is not None:
+                return Answer(question, decided, record, decided_by=bound.name)
         attempts = 0
         parsed: Parsed | None = None
         for attempt in range(self.strategy_options.retries + 1):
@@ -185,6 +200,24 @@ class Program:
             record.detail["attempts"] = attempts
         assert parsed is not None  # the loop runs at least once
         return Answer(question, parsed, record, attempts - 1)
+
+    def _verify(self, bound: BoundVerifier, question: Question) -> Parsed | None:
+        """The verifier's decision as an answer on the question's scale (pass: Yes or the top
+        point; fail: No or the bottom), None when it cannot tell; a verifier that crashes is an
+        error of this verdict, never a silent pass."""
+        text = content_text(question.item.responses[question.response])
+        try:
+            check = bound.check(text, question.item)
+        except Exception as exc:  # a verifier's bug: this verdict fails, with the reason
+            return Parsed(status=Status.error, reason=f"verifier '{bound.name}' failed: {type(exc).__name__}: {exc}")
+        if check is None:
+            return None
+        if question.spec.kind == "yes_no":
+            value = 1.0 if check.passed else 0.0
+        else:
+            low, high = self._scale(question.criterion)  # type: ignore[arg-type]
+            value = float(high if check.passed else low)
+        return Parsed(status=Status.ok, value=value, reason=check.reason)
 
     # -- questions ------------------------------------------------------------------------------
 

@@ -93,10 +93,13 @@ def register_commands(register: Callable[..., None]) -> None:
 
 @hookspec
 def register_verifiers(register: Callable[..., None]) -> None:
-    """Register deterministic verifiers: `register(name, verifier, description="")`.
+    """Register deterministic verifiers: `register(verifier: judge.verifiers.Verifier)`.
 
-    `verifier(item: Item, response_index: int, criterion: Criterion) -> Verdict | None` may decide
-    a hard rule without the model; the verdict records `decided_by` with the verifier's name.
+    A verifier has a name, a description, a pydantic model of its arguments and
+    `function(text, args, item) -> Check | None`: whether a hard rule holds for one response's
+    text, with a reason, or None when it cannot tell. A rubric criterion names one
+    (`verifier: {name, args}`); in pointwise and principle modes it decides that criterion before
+    any model call, and the verdict records `decided_by` with the verifier's name.
     """
 
 

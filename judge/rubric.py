@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from judge.errors import RubricError
+from judge.verifiers import VerifierSpec
 
 MAX_WEIGHT = 1e6  # weights are relative; a bigger one is a typo, and 1e308 overflows a weighted sum
 MAX_RUBRIC_BYTES = 1024 * 1024  # a rubric is a page of YAML; /dev/zero or a data file is a mistake
@@ -47,6 +48,7 @@ class Criterion(BaseModel):
     scale: Scale | Literal["binary"] = Field(default_factory=Scale)
     high: str = Field(min_length=1, description="what the top of the scale (or Yes) means")
     low: str = Field(min_length=1, description="what the bottom of the scale (or No) means")
+    verifier: VerifierSpec | None = Field(default=None, description="a program that decides this rule before any model call")
 
     @property
     def binary(self) -> bool:
@@ -76,7 +78,9 @@ class Rubric(BaseModel):
         """A digest of everything that changes a verdict (criteria and their wording), for --resume."""
         import hashlib
 
-        return hashlib.sha256(self.model_dump_json(exclude={"description"}).encode("utf-8")).hexdigest()
+        # exclude_none: fields added later (a criterion's verifier) leave the digest of a rubric
+        # that does not use them as it was, so earlier judgment files still --resume.
+        return hashlib.sha256(self.model_dump_json(exclude={"description"}, exclude_none=True).encode("utf-8")).hexdigest()
 
     @classmethod
     def from_principles(cls, principles: list[str], name: str = "principles") -> Rubric:

@@ -29,6 +29,7 @@ class Answer:
     parsed: Parsed
     record: Record
     retries: int = 0
+    decided_by: str = "model"  # or the verifier that decided it without a model call
 
 
 def assemble(program: Program, item: Item, answers: list[Answer], started: float, error: str | None = None) -> Judgment:
@@ -72,7 +73,7 @@ def _criteria(program: Program, item: Item, answers: list[Answer], started: floa
                 detail["format_score"] = parsed.value
         verdicts.append(Verdict.model_construct(
             criterion=criterion.id, response=question.response, status=parsed.status, score=score, passed=passed,
-            probabilities=probabilities, decided_by="model", step=question.name, reason=parsed.reason,
+            probabilities=probabilities, decided_by=answer.decided_by, step=question.name, reason=parsed.reason,
             detail=detail or None,
         ))
     scores: list[float | None] = []

@@ -13,6 +13,7 @@ from judge.templates import shipped_prompts_dir
 from judge_standard.aggregators import weighted_mean
 from judge_standard.parsers import parse_choice, parse_listwise, parse_rewardbench, parse_score, parse_yes_no
 from judge_standard.strategies import STRATEGIES
+from judge_standard.verifiers import VERIFIERS
 
 
 @hookimpl
@@ -77,6 +78,12 @@ def register_aggregators(register: Callable[..., None]) -> None:
 def register_strategies(register: Callable[..., None]) -> None:
     for strategy in STRATEGIES:
         register(strategy)
+
+
+@hookimpl
+def register_verifiers(register: Callable[..., None]) -> None:
+    for verifier in VERIFIERS:
+        register(verifier)
 
 
 @hookimpl
