@@ -1,8 +1,8 @@
 """First-party verifiers: hard rules a program checks exactly, so no model guesses them.
 
 Lengths (words, characters, sentences, paragraphs), required and forbidden phrases, regular
-expressions, valid JSON (optionally against a JSON schema), a fenced code block that parses, and
-how a response starts or ends: the IFEval instruction checks that map onto these. Each returns a
+expressions, valid JSON (optionally against a JSON schema), a fenced code block that parses, how
+a response starts or ends, and its language: the IFEval instruction checks that map onto these. Each returns a
 Check with a reason that quotes the measured value, so a verdict says why.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import threading
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -182,6 +183,33 @@ def _affix(at_start: bool) -> Any:
     return check
 
 
+class LanguageArgs(_Args):
+    language: str = Field(pattern=r"^[a-z]{2,3}(-[a-z]{2})?$", description="ISO 639-1 code, e.g. en, fr, zh-cn")
+    min_letters: int = Field(default=12, ge=1, description="texts with fewer letters are left to the model")
+
+
+_DETECT_LOCK = threading.Lock()
+
+
+def language(text: str, args: LanguageArgs, item: Item) -> Check | None:
+    """The response's language by langdetect (it ships its own profiles of 55 languages; seeded,
+    so a text is always read the same way). Too short to tell: None, and the model judges."""
+    if sum(ch.isalpha() for ch in text) < args.min_letters:
+        return None
+    from langdetect import DetectorFactory, detect_langs
+    from langdetect.lang_detect_exception import LangDetectException
+
+    with _DETECT_LOCK:  # the factory's seed is global state
+        DetectorFactory.seed = 0
+        try:
+            found = detect_langs(text)
+        except LangDetectException:
+            return None  # no letters to go by
+    best = found[0]
+    return Check(passed=best.lang == args.language,
+                 reason=f"detected {best.lang} ({best.prob:.2f}); wanted {args.language}")
+
+
 VERIFIERS = (
     Verifier("words", "counts words: min and/or max", Bounds, _bounded("words", count_words)),
     Verifier("characters", "counts characters: min and/or max", Bounds, _bounded("characters", len)),
@@ -194,4 +222,5 @@ VERIFIERS = (
     Verifier("code_block", "a fenced code block (of a language) is present; python blocks must parse", CodeArgs, code_block),
     Verifier("starts_with", "the response starts with a text", Affix, _affix(True)),
     Verifier("ends_with", "the response ends with a text", Affix, _affix(False)),
+    Verifier("language", "the response is written in a language (langdetect)", LanguageArgs, language),
 )

@@ -161,3 +161,19 @@ def test_pairwise_mode_leaves_verifiers_to_the_comparison():
     fake = FakeBackend()
     Judge(RULES, mode="pairwise", backend=fake).score([Item(id="p", prompt="p", responses=["a", "b"])])
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(("text", "language", "passed"), [
+    ("The quick brown fox jumps over the lazy dog.", "en", True),
+    ("Le renard brun saute par-dessus le chien paresseux.", "en", False),
+    ("Der schnelle braune Fuchs springt über den faulen Hund.", "de", True),
+    ("这是一个用中文写的句子，用来测试语言检测。", "zh-cn", True),
+])
+def test_the_language_of_a_response(text, language, passed):
+    result = check("language", text, language=language)
+    assert result.passed is passed and result.reason.startswith("detected ")
+
+
+def test_a_text_too_short_to_tell_its_language_is_left_to_the_model():
+    verifier = BY_NAME["language"]
+    assert verifier.function("Hi there", verifier.arguments.model_validate({"language": "en"}), ITEM) is None
