@@ -182,7 +182,7 @@ class Program:
         record = Record(trace=[] if self.strategy_options.trace else None)
         bound = self.verifiers.get(question.criterion.id) if question.criterion is not None else None
         if bound is not None:
-            decided = self._verify(bound, question)
+            decided = await asyncio.to_thread(self._verify, bound, question)  # a symbolic check may take a while
             if decided is not None:
                 return Answer(question, decided, record, decided_by=bound.name)
         attempts = 0

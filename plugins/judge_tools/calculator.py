@@ -166,6 +166,50 @@ _POOL = _Pool()
 atexit.register(_POOL.close)
 
 
+class WorkerTimeout(Exception):
+    """No reply by the deadline: no worker was free (`started` False) or it ran past and was killed."""
+
+    def __init__(self, started: bool) -> None:
+        super().__init__("ran past the deadline" if started else "no worker was free in time")
+        self.started = started
+
+
+class WorkerDied(Exception):
+    """The worker stopped during the request (out of memory, killed from outside)."""
+
+
+class WorkerUnavailable(Exception):
+    """No worker process could start (sympy missing, no processes left)."""
+
+
+def ask_worker(request: dict[str, Any], deadline: float, start_deadline: float | None = None) -> dict[str, Any]:
+    """One request (a parsed tree, see calc_worker) answered by a pooled sympy worker, which is
+    killed if it runs past `deadline`; `start_deadline` may give a cold start (the sympy import)
+    longer. Shared by the calculator and the math answer verifier."""
+    try:
+        worker = _POOL.take(start_deadline if start_deadline is not None else deadline)
+    except _Timeout:
+        raise WorkerTimeout(started=False) from None
+    except (_Died, OSError) as exc:
+        raise WorkerUnavailable(type(exc).__name__) from None
+    if time.monotonic() >= deadline:
+        _POOL.give(worker)
+        raise WorkerTimeout(started=False)
+    try:
+        reply = worker.ask(request, deadline)
+    except _Timeout:
+        _POOL.drop(worker)
+        raise WorkerTimeout(started=True) from None
+    except _Died:
+        _POOL.drop(worker)
+        raise WorkerDied() from None
+    except BaseException:
+        _POOL.drop(worker)
+        raise
+    _POOL.give(worker)
+    return reply
+
+
 def calculate(args: CalculatorArgs) -> str:
     """Parse here, calculate in a worker, kill the worker if it runs past WORK_LIMIT."""
     deadline = time.monotonic() + WORK_LIMIT
@@ -173,26 +217,18 @@ def calculate(args: CalculatorArgs) -> str:
 
     request = {"expression": parse(args.expression), "compare": parse(args.compare, "compare") if args.compare is not None else None}
     try:
-        worker = _POOL.take(deadline)
-    except _Timeout:
-        raise ToolTimeout(f"no calculator process was ready within {WORK_LIMIT:g} s; try again") from None
-    except (_Died, OSError) as exc:
-        raise ToolRefused(f"the calculator process could not start ({type(exc).__name__}); check that sympy is "
-                          f"installed for {sys.executable}") from None
-    try:
-        reply = worker.ask(request, deadline)
-    except _Timeout:
-        _POOL.drop(worker)
+        reply = ask_worker(request, deadline)
+    except WorkerTimeout as exc:
+        if not exc.started:
+            raise ToolTimeout(f"no calculator process was ready within {WORK_LIMIT:g} s; try again") from None
         raise ToolTimeout(f"the calculation did not finish within {WORK_LIMIT:g} s and was stopped; "
                           "try a smaller or simpler expression") from None
-    except _Died:
-        _POOL.drop(worker)
+    except WorkerUnavailable as exc:
+        raise ToolRefused(f"the calculator process could not start ({exc}); check that sympy is "
+                          f"installed for {sys.executable}") from None
+    except WorkerDied:
         raise ToolRefused("the calculator process stopped during the calculation (it may have run out of memory); "
                           "try a smaller expression") from None
-    except BaseException:
-        _POOL.drop(worker)
-        raise
-    _POOL.give(worker)
     if "ok" in reply:
         return str(reply["ok"])
     if "refused" in reply:
