@@ -18,7 +18,7 @@ from typing import Any
 from judge.backend import Backend, SamplingParams
 from judge.cache import CallCache, with_cache
 from judge.compiler import CompileOptions, Program, ScoreFrom, compile_program
-from judge.errors import BackendError
+from judge.errors import BackendError, first_error
 from judge.models import Item, Judgment, Status
 from judge.plugins import Registry, get_registry
 from judge.rubric import Rubric
@@ -38,18 +38,12 @@ def make_backend(
     try:
         backend = factory(model=model, **options)
     except (TypeError, ValueError) as exc:  # unknown option, or a value of the wrong kind (pydantic's too)
-        detail = str(exc).splitlines()[0] if not hasattr(exc, "errors") else _first_validation_error(exc)
+        detail = str(exc).splitlines()[0] if not hasattr(exc, "errors") else first_error(exc, "option")
         given = ", ".join(f"{key}={value}" for key, value in options.items()) or "none"
         raise BackendError(f"backend '{name}': {detail} (check the -O options; given: {given})") from None
     if not isinstance(backend, Backend):
         raise BackendError(f"backend '{name}' did not build an object with complete() and capabilities")
     return backend
-
-
-def _first_validation_error(exc: Any) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"option '{where}': {first['msg']}" if where else first["msg"]
 
 
 class Judge:

@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 
+def first_error(exc: Exception, noun: str) -> str:
+    """The first problem of a pydantic ValidationError as one line: `NOUN 'a.b': message`, or the
+    message alone when it belongs to no field. (Takes any error with `.errors()`: no pydantic here.)"""
+    where, message = first_problem(exc)
+    return f"{noun} '{where}': {message}" if where else message
+
+
+def first_problem(exc: Exception) -> tuple[str, str]:
+    """(dotted field path, message) of a ValidationError's first problem; the path may be empty."""
+    first = exc.errors()[0]  # type: ignore[attr-defined]
+    return ".".join(str(p) for p in first.get("loc", ())), str(first["msg"])
+
+
 class JudgeError(Exception):
     """Base of every error raised by judge; its message is meant for the person at the shell."""
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from judge.errors import JudgeError
+from judge.errors import JudgeError, first_error
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds
 DEFAULT_OUTPUT_CAP = 4000  # characters the judge is shown of one result
@@ -132,7 +132,7 @@ def read_arguments(tool: Tool, arguments: str | Mapping[str, Any]) -> Any:
         try:
             return tool.arguments.model_validate(dict(arguments))
         except ValidationError as exc:
-            raise ValueError(_first_error(exc)) from None
+            raise ValueError(first_error(exc, "argument")) from None
     import jsonschema  # only tools that declare a JSON schema need it
 
     try:
@@ -141,12 +141,6 @@ def read_arguments(tool: Tool, arguments: str | Mapping[str, Any]) -> Any:
         where = ".".join(str(p) for p in exc.absolute_path)
         raise ValueError(f"argument '{where}': {exc.message}" if where else exc.message) from None
     return dict(arguments)
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"argument '{where}': {first['msg']}" if where else first["msg"]
 
 
 def cap_output(text: str, cap: int) -> tuple[str, bool]:
@@ -310,7 +304,7 @@ def configure(tool: Tool, options: Mapping[str, Any] | None) -> Any:
     try:
         return tool.settings.model_validate(options)
     except ValidationError as exc:
-        raise JudgeError(f"tool '{tool.name}': {_first_error(exc).replace('argument', 'option', 1)}") from None
+        raise JudgeError(f"tool '{tool.name}': {first_error(exc, 'option')}") from None
 
 
 def not_ready(tool: Tool, settings: Any) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from judge.errors import JudgeError
+from judge.errors import JudgeError, first_problem
 from judge.models import Item
 
 
@@ -77,8 +77,7 @@ def bind(registry: Any, criterion_id: str, spec: VerifierSpec) -> BoundVerifier:
     try:
         args = verifier.arguments.model_validate(spec.args)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise JudgeError(f"criterion '{criterion_id}': verifier '{spec.name}' argument "
-                         f"'{where}': {first['msg']}" if where else f"criterion '{criterion_id}': {first['msg']}") from None
+        where, message = first_problem(exc)
+        raise JudgeError(f"criterion '{criterion_id}': verifier '{spec.name}' argument '{where}': {message}"
+                         if where else f"criterion '{criterion_id}': {message}") from None
     return BoundVerifier(verifier, args)
