@@ -37,6 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from judge.backend import backend_options
 from judge.errors import JudgeError, first_error
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds
@@ -114,9 +115,11 @@ class Tool:
             return schema
         return dict(self.arguments)
 
-    def function_spec(self) -> dict[str, Any]:
-        """The OpenAI-style function declaration, for backends that call tools natively."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.schema()}}
+    def function_spec(self, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The OpenAI-style function declaration, for backends that call tools natively
+        (`parameters`: the schema, when the caller already has it)."""
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": self.schema() if parameters is None else parameters}}
 
 
 def read_arguments(tool: Tool, arguments: str | Mapping[str, Any]) -> Any:
@@ -160,19 +163,29 @@ class ToolBox:
     tools: dict[str, tuple[Tool, Any]] = field(default_factory=dict)  # name -> (tool, settings instance)
     cache: Any = None
     left_out: dict[str, str] = field(default_factory=dict)  # default set only: tools not ready, and why
+    _schemas: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # built once per tool
 
     @property
     def names(self) -> list[str]:
         return list(self.tools)
 
+    def schema(self, name: str) -> dict[str, Any]:
+        """A tool's argument schema, built once: pydantic builds it anew each time it is asked
+        (hundreds of microseconds), and every question of a run shows the same one."""
+        known = self._schemas.get(name)
+        if known is None:
+            known = self._schemas[name] = self.tools[name][0].schema()
+        return known
+
     def specs(self) -> list[dict[str, Any]]:
-        return [tool.function_spec() for tool, _ in self.tools.values()]
+        """The OpenAI-style declarations, for backends that call tools natively."""
+        return [tool.function_spec(self.schema(name)) for name, (tool, _) in self.tools.items()]
 
     def describe(self) -> list[dict[str, Any]]:
         """Name, description and argument schema of each tool, for the judge's prompt."""
-        return [{"name": tool.name, "description": tool.description, "schema": tool.schema(),
-                 "arguments": json.dumps(tool.schema().get("properties", {}), ensure_ascii=False)}
-                for tool, _ in self.tools.values()]
+        return [{"name": tool.name, "description": tool.description, "schema": self.schema(name),
+                 "arguments": json.dumps(self.schema(name).get("properties", {}), ensure_ascii=False)}
+                for name, (tool, _) in self.tools.items()]
 
     async def call(self, name: str, arguments: str | Mapping[str, Any]) -> ToolResult:
         """Run one call; every failure is a ToolResult with its status, never an exception."""
@@ -287,10 +300,7 @@ def tool_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
         tool, dot, key = target.partition(".")
         if not sep or not dot or not tool or not key:
             raise JudgeError(f"tool option '{pair}' is not TOOL.KEY=VALUE (e.g. search.index=docs.idx)")
-        try:
-            options.setdefault(tool, {})[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options.setdefault(tool, {})[key] = value
+        options.setdefault(tool, {}).update(backend_options([f"{key}={value}"]))  # the same JSON-or-text rule as -O
     return options
 
 

@@ -95,9 +95,8 @@ def arguments_for(raw: str, box: ToolBox, tool: str) -> str:
             return raw
     except json.JSONDecodeError:
         pass
-    entry = box.tools.get(tool)
-    if entry is not None and raw:
-        schema = entry[0].schema()
+    if tool in box.tools and raw:
+        schema = box.schema(tool)
         required = schema.get("required", [])
         properties = schema.get("properties", {})
         if len(required) == 1 and properties.get(required[0], {}).get("type") == "string":

@@ -19,7 +19,7 @@ from judge.hookspecs import hookimpl
 from judge.plugins import Registry
 from judge.rubric import Criterion
 from judge.strategy import StrategyOptions
-from judge.tools import Tool, ToolRefused
+from judge.tools import Tool, ToolBox, ToolRefused
 from judge_fake.backend import FakeBackend
 from judge_standard.strategies.tools import arguments_for, read_step
 
@@ -145,11 +145,9 @@ def test_a_turn_with_neither_call_nor_verdict_is_nudged_once(registry):
 
 
 def test_a_bare_action_input_is_the_single_string_argument_and_tool_names_are_forgiven():
-    class Box:
-        tools = {"echo": (Tool(name="echo", description="", arguments=EchoArgs, function=lambda a: a.text), None)}
-
-    assert arguments_for("hello there", Box(), "echo") == '{"text": "hello there"}'
-    assert arguments_for('{"text": "x"}', Box(), "echo") == '{"text": "x"}'
+    box = ToolBox(tools={"echo": (Tool(name="echo", description="", arguments=EchoArgs, function=lambda a: a.text), None)})
+    assert arguments_for("hello there", box, "echo") == '{"text": "hello there"}'
+    assert arguments_for('{"text": "x"}', box, "echo") == '{"text": "x"}'
     step = read_step('Thought: t\nAction: `Calculator.calculate`\nAction Input: ```json\n{"expression": "2^10"}\n```\nmore', "Verdict:")
     assert step.action == "Calculator.calculate" and step.arguments == '{"expression": "2^10"}'
     assert step.written.endswith("```")
