@@ -35,9 +35,6 @@ are reported with their line and the rest still run), 2 when nothing could run.
 """
 
 
-BUILT_IN = ("score", "eval", "plugins", "rubrics", "tools", "tool")
-
-
 def build_parser(plugin_commands: bool = False) -> argparse.ArgumentParser:
     """The command line; with `plugin_commands`, also the subcommands plugins register (that loads
     every plugin, so it is done only for a command that is not built in: `judge --help` and
@@ -152,7 +149,9 @@ def add_judging_options(parser: argparse.ArgumentParser) -> Any:
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     first = next((word for word in given if not word.startswith("-")), None)
-    parser = build_parser(plugin_commands=first is not None and first not in BUILT_IN)
+    parser = build_parser()
+    if first is not None and first not in _commands(parser):  # not built in: perhaps a plugin's
+        parser = build_parser(plugin_commands=True)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
@@ -174,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("judge: interrupted", file=sys.stderr)
         return 130
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands a parser knows, by name."""
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
 
 
 def _exit_now_if_threads_linger(code: int) -> None:
