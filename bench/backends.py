@@ -22,10 +22,12 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch import scratch_dir  # noqa: E402  (bench scripts run as files, not as a package)
 
 ROOT = Path(__file__).resolve().parent.parent
 LLMBAR = ROOT.parent / "shared" / "data" / "llmbar" / "natural.jsonl"
@@ -198,7 +200,7 @@ def bench_http(batch: list[Any], folder: Path) -> list[dict[str, Any]]:
     from judge_vllm.server import SERVED_NAME, VLLMServer
 
     rows = []
-    log = Path(tempfile.mkdtemp()) / "vllm-server.log"
+    log = scratch_dir() / "vllm-server.log"
     server = VLLMServer(folder, log, dev_mode=True).start()
     try:
         # one-token verdicts: principle mode; reasoning: pairwise, whose template asks for a
@@ -252,7 +254,7 @@ def main() -> int:
     global REPEATS
     REPEATS = args.repeats
     wanted = set(args.only.split(","))
-    os.environ.setdefault("JUDGE_CACHE_DIR", tempfile.mkdtemp())
+    os.environ.setdefault("JUDGE_CACHE_DIR", str(scratch_dir()))
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}; items: {args.items}", flush=True)
     batch = items(args.items)

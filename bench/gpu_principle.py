@@ -45,13 +45,13 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from backends import requests_of  # noqa: E402  (the requests a judge sends, recorded on a fake)
+from scratch import scratch_dir  # noqa: E402
 
 PRINCIPLE = "The response answers the question that was asked, and every fact in it is correct."
 SENTENCE = "The tide rose {k} centimetres over the harbour wall while the gulls circled the boats. "
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     dtype = args.dtype or ("float32" if args.device == "cpu" else "bfloat16")
-    os.environ.setdefault("JUDGE_CACHE_DIR", tempfile.mkdtemp(prefix="judge-bench-cache-"))
+    os.environ.setdefault("JUDGE_CACHE_DIR", str(scratch_dir(prefix="judge-bench-cache-")))
 
     import torch
 
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     from judge.rubric import Rubric
     from judge_transformers.backend import TransformersBackend
 
-    folder = Path(tempfile.mkdtemp(prefix="smollm2-random-"))
+    folder = scratch_dir(prefix="smollm2-random-")
     tokenizer = build_model(folder, tokenizer_folder(args.tokenizer), args.layers, dtype)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()

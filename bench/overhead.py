@@ -27,11 +27,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch import scratch_dir  # noqa: E402  (bench scripts run as files, not as a package)
 
 ROOT = Path(__file__).resolve().parent.parent
 PRINCIPLE = "The response follows the instruction exactly and is correct."
@@ -120,7 +122,7 @@ def bare_job(rows: Path, output: Path, prototype: dict[str, Any]) -> Callable[[]
 
 
 def bench_job(rows_count: int, repeats: int) -> dict[str, Any]:
-    folder = Path(tempfile.mkdtemp(prefix="judge-bench-"))
+    folder = scratch_dir(prefix="judge-bench-")
     rows = write_rows(folder, rows_count)
     engine = engine_job(rows, folder / "engine.jsonl")
     engine()  # warm: imports, plugin registry, compiled templates
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     wanted = set(args.only.split(","))
-    os.environ.setdefault("JUDGE_CACHE_DIR", tempfile.mkdtemp(prefix="judge-bench-cache-"))
+    os.environ.setdefault("JUDGE_CACHE_DIR", str(scratch_dir(prefix="judge-bench-cache-")))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}", flush=True)
     rows: list[dict[str, Any]] = []
     if "a" in wanted:

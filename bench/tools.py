@@ -24,7 +24,6 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from overhead import paired  # noqa: E402  (the other bench's helper)
+from scratch import scratch_dir  # noqa: E402
 
 WORDS = ("river mountain copper violin harbor glacier lantern orchard falcon meadow quartz tundra "
          "saffron canyon beacon ember willow prism cobalt thistle marble cedar comet delta").split()
@@ -79,7 +79,7 @@ def bench_calls(calls: int, passages: int) -> list[dict[str, Any]]:
     from judge_tools.search import SEARCH, SearchSettings
     from judge_tools.search_index import build_index
 
-    folder = Path(tempfile.mkdtemp(prefix="judge-bench-tools-"))
+    folder = scratch_dir(prefix="judge-bench-tools-")
     started = time.perf_counter()
     summary = build_index([write_passages(folder, passages)], folder / "index.db")
     build_s = time.perf_counter() - started
