@@ -80,6 +80,10 @@ def build_parser(plugin_commands: bool = False) -> argparse.ArgumentParser:
     rubrics = commands.add_parser("rubrics", help="list the shipped rubrics", description="List the rubrics shipped with judge.")
     rubrics.set_defaults(run=_rubrics)
 
+    from judge.rubric_commands import add_rubric_parsers
+
+    add_rubric_parsers(commands, _positive)
+
     from judge.tool_commands import add_plugin_commands, add_tool_parsers
 
     add_tool_parsers(commands)
@@ -91,7 +95,9 @@ def build_parser(plugin_commands: bool = False) -> argparse.ArgumentParser:
 def add_judging_options(parser: argparse.ArgumentParser) -> Any:
     """What to judge by and the model: the options `judge score` and `judge eval` share."""
     what = parser.add_argument_group("what to judge by")
-    what.add_argument("-r", "--rubric", help="a rubric file (.yaml) or the name of a shipped rubric, e.g. helpfulness (see `judge rubrics`)")
+    what.add_argument("-r", "--rubric", help="a rubric file (.yaml) or the name of a shipped rubric, e.g. helpfulness (see `judge rubrics`); "
+                      "a folder of per-item rubrics (judge rubric generate --per-item), read by item id; or auto[:GENERATOR]: "
+                      "the judge first writes principles for each prompt (SPCT), once per prompt, then scores with them")
     what.add_argument("-p", "--principle", action="append", default=[], metavar="TEXT",
                       help="a binary principle, instead of a rubric; repeat for several (implies --mode principle)")
     what.add_argument("-m", "--mode", choices=["pointwise", "pairwise", "principle", "listwise"],

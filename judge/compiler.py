@@ -24,6 +24,7 @@ from judge.pairwise import check_count, orders
 from judge.parsing import ParseSpec, Parsed, Parser
 from judge.plugins import Registry
 from judge.rubric import Criterion, Rubric
+from judge.rubric_sources import ItemRubric, RubricSource, RubricUnavailable, scale_key
 from judge.strategy import Question, Rate, Record, StepFailed, Strategy, StrategyContext, StrategyOptions, StrategySetup
 from judge.templates import render_messages
 from judge.tools import ToolBox, build_toolbox
@@ -53,11 +54,15 @@ class Program:
 
     def __init__(
         self, rubric: Rubric, options: CompileOptions, registry: Registry, exact: bool,
-        capabilities: Capabilities | None = None, has_meta: bool = False,
+        capabilities: Capabilities | None = None, has_meta: bool = False, rubrics: RubricSource | None = None,
     ) -> None:
         if options.mode not in MODES:
             raise JudgeError(f"unknown mode '{options.mode}' (modes: {', '.join(MODES)})")
-        self.rubric = rubric
+        # With a rubric source (per-item files, --rubric auto) each item brings its own rubric;
+        # `rubric` is then the source's shape: one criterion per scale, for the checks at prepare.
+        self.rubrics = rubrics
+        self.rubric = rubrics.shape() if rubrics is not None else rubric
+        self.rubric_name = rubrics.label if rubrics is not None else rubric.name
         self.options = options
         self.registry = registry
         self.pack: FormatPack = registry.get("format_packs", options.format_pack)
@@ -74,8 +79,8 @@ class Program:
         self.verifiers: dict[str, BoundVerifier] = self._verifiers()
         self._check_strategy(StrategySetup(options.mode, self.pack, capabilities, self.strategy_options,
                                            self.use_probabilities, has_meta, self.toolbox))
-        self.whole: set[str] = set()  # criteria whose points are scored as whole token sequences
-        self.from_text: set[str] = set()  # criteria read from text: points of several tokens, no whole scoring
+        self.whole: set[str] = set()  # scales (scale_key) whose points are scored as whole token sequences
+        self.from_text: set[str] = set()  # scales read from text: points of several tokens, no whole scoring
         self._sampling_cache: dict[tuple[Any, ...], SamplingParams] = {}
         self._parsers: dict[str, Parser] = {}
         self.stamp: dict[str, Any] = {}  # fields every judgment carries (model, setup): set by the Judge
@@ -98,12 +103,14 @@ class Program:
             return None
         return build_toolbox(self.registry, chosen.tools, chosen.tool_options)
 
-    def _verifiers(self) -> dict[str, BoundVerifier]:
+    def _verifiers(self, rubric: Rubric | None = None) -> dict[str, BoundVerifier]:
         """Criteria decided by a program, not the model (pointwise and principle: one response
-        each); arguments checked now, so a typo fails before any item."""
+        each); arguments checked now, so a typo fails before any item (an item's own rubric: before
+        that item)."""
         if self.options.mode not in ("pointwise", "principle"):
             return {}
-        return {c.id: bind(self.registry, c.id, c.verifier) for c in self.rubric.criteria if c.verifier is not None}
+        rubric = rubric or self.rubric
+        return {c.id: bind(self.registry, c.id, c.verifier) for c in rubric.criteria if c.verifier is not None}
 
     @property
     def mode(self) -> str:
@@ -166,21 +173,27 @@ class Program:
     async def run(self, item: Item, call: Call, rate: Rate | None = None) -> Judgment:
         """Judge one item; never raises for model trouble: that becomes the judgment's status."""
         started = time.perf_counter()
+        given, verifiers = ItemRubric(self.rubric), self.verifiers
         try:
-            questions = self.questions(item)
+            if self.rubrics is not None:
+                given = await self.rubrics.rubric_for(item, call)
+                verifiers = self._verifiers(given.rubric)
+            questions = self.questions(item, given.rubric)
+        except RubricUnavailable as exc:
+            return assemble(self, item, [], started, error=str(exc), given=ItemRubric(self.rubric, exc.note, exc.raw))
         except JudgeError as exc:
-            return assemble(self, item, [], started, error=str(exc))
+            return assemble(self, item, [], started, error=str(exc), given=given)
         if len(questions) == 1:  # the common RL case: one verdict, no gather machinery
-            answers = [await self._answer(questions[0], call, rate)]
+            answers = [await self._answer(questions[0], call, rate, verifiers)]
         else:
-            answers = list(await asyncio.gather(*(self._answer(q, call, rate) for q in questions)))
-        return assemble(self, item, answers, started)
+            answers = list(await asyncio.gather(*(self._answer(q, call, rate, verifiers) for q in questions)))
+        return assemble(self, item, answers, started, given=given)
 
-    async def _answer(self, question: Question, call: Call, rate: Rate | None) -> Answer:
+    async def _answer(self, question: Question, call: Call, rate: Rate | None, verifiers: dict[str, BoundVerifier]) -> Answer:
         """The strategy's answer to one question, retried within the budget while unparsed; a
         criterion with a verifier that can tell is decided by it, with no model call."""
         record = Record(trace=[] if self.strategy_options.trace else None)
-        bound = self.verifiers.get(question.criterion.id) if question.criterion is not None else None
+        bound = verifiers.get(question.criterion.id) if question.criterion is not None else None
         if bound is not None:
             decided = await asyncio.to_thread(self._verify, bound, question)  # a symbolic check may take a while
             if decided is not None:
@@ -224,7 +237,8 @@ class Program:
     def probability_candidates(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """(key, owner, answers) for every set of answers whose exact probabilities decide verdicts.
 
-        The key is a criterion id, or `pairwise`: what `whole` and `from_text` name.
+        The key is a criterion's scale (`scale_key`: binary, 1-5), or `pairwise`: what `whole` and
+        `from_text` name. Criteria on one scale share its answers, so each scale is listed once.
         """
         if self.mode == "listwise" or (self.mode == "pairwise" and self.pack.scale is not None):
             return []
@@ -239,15 +253,24 @@ class Program:
                 for count in range(3, len(labels) + 1)
             ]
         found: list[tuple[str, str, tuple[str, ...]]] = []
+        seen: set[str] = set()
         for criterion in self.rubric.criteria:
-            if self.mode == "principle" or criterion.binary:
+            key = self._answer_key(criterion)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key == "binary":
                 if self.mode == "principle" or self.use_probabilities:
-                    found.append((criterion.id, f"criterion '{criterion.id}'", (prefix + self.pack.yes, prefix + self.pack.no)))
+                    found.append((key, f"criterion '{criterion.id}'", (prefix + self.pack.yes, prefix + self.pack.no)))
             elif self.use_probabilities:
                 low, high = self._scale(criterion)
                 points = tuple(prefix + str(p) for p in range(low, high + 1))
-                found.append((criterion.id, f"criterion '{criterion.id}' (scale {low}-{high})", points))
+                found.append((key, f"criterion '{criterion.id}' (scale {low}-{high})", points))
         return found
+
+    def _answer_key(self, criterion: Criterion) -> str:
+        """Which answers a criterion's verdict reads: Yes/No in principle mode, else its scale's."""
+        return "binary" if self.mode == "principle" else scale_key(criterion)
 
     def _scale(self, criterion: Criterion) -> tuple[int, int]:
         """The points a score is asked on: the format's own scale where it fixes one, else the criterion's."""
@@ -255,9 +278,10 @@ class Program:
             return self.pack.scale
         return criterion.scale.min, criterion.scale.max  # type: ignore[union-attr]
 
-    def questions(self, item: Item) -> list[Question]:
+    def questions(self, item: Item, rubric: Rubric | None = None) -> list[Question]:
         check_prompt(item)
-        variables = self._variables(item)
+        rubric = rubric or self.rubric
+        variables = self._variables(item, rubric)
         count = len(item.responses)
         if self.mode == "pairwise":
             check_count(count, self.pack)
@@ -274,7 +298,7 @@ class Program:
                              count=count, low=low, high=high)
             return [Question("listwise", "listwise", item, variables, spec, tuple(range(count)))]
         return [self._criterion_question(item, variables, index, criterion)
-                for index in range(count) for criterion in self.rubric.criteria]
+                for index in range(count) for criterion in rubric.criteria]
 
     def _pair_spec(self, count: int) -> ParseSpec:
         labels = tuple(self.pack.labels[:count])
@@ -293,13 +317,14 @@ class Program:
             low, high = self._scale(criterion)
             points = [str(p) for p in range(low, high + 1)]
             candidates = tuple(points)
-        use_probabilities = (self.use_probabilities or principle) and criterion.id not in self.from_text
+        key = self._answer_key(criterion)
+        use_probabilities = (self.use_probabilities or principle) and key not in self.from_text
         spec = ParseSpec(kind="yes_no" if binary else "score", candidates=candidates, use_probabilities=use_probabilities)
         name = criterion.id if len(item.responses) == 1 else f"{criterion.id}@{index}"
         variables = variables | {"response": item.responses[index], "criterion": criterion, "binary": binary, "points": points}
-        return Question(name, self.mode, item, variables, spec, (), index, criterion, whole=criterion.id in self.whole)
+        return Question(name, self.mode, item, variables, spec, (), index, criterion, whole=key in self.whole)
 
-    def _variables(self, item: Item) -> dict[str, Any]:
+    def _variables(self, item: Item, rubric: Rubric) -> dict[str, Any]:
         prompt_messages = (
             [Message(role="user", content=item.prompt)] if isinstance(item.prompt, str) else item.prompt
         )
@@ -315,7 +340,7 @@ class Program:
             "system_prompt": "\n\n".join(system) or None,
             "reference": item.reference,
             "context": item.context,
-            "rubric": self.rubric,
+            "rubric": rubric,
             "yes": self.pack.yes,
             "no": self.pack.no,
             "labels": self.pack.labels,
@@ -386,8 +411,8 @@ def _use_probabilities(options: CompileOptions, exact: bool) -> bool:
 
 def compile_program(
     rubric: Rubric, options: CompileOptions, registry: Registry, exact_candidates: bool,
-    capabilities: Capabilities | None = None, has_meta: bool = False,
+    capabilities: Capabilities | None = None, has_meta: bool = False, rubrics: RubricSource | None = None,
 ) -> Program:
-    """Build the program for a rubric, mode and strategy; fails early on unknown packs, parsers,
-    modes, strategies, and on pairs of them that cannot run."""
-    return Program(rubric, options, registry, exact_candidates, capabilities, has_meta)
+    """Build the program for a rubric (or a source of per-item rubrics), mode and strategy;
+    fails early on unknown packs, parsers, modes, strategies, and on pairs of them that cannot run."""
+    return Program(rubric, options, registry, exact_candidates, capabilities, has_meta, rubrics)

@@ -22,6 +22,7 @@ from judge.errors import BackendError, first_error
 from judge.models import Item, Judgment, Status
 from judge.plugins import Registry, get_registry
 from judge.rubric import Rubric
+from judge.rubric_sources import RubricSource
 from judge.scheduler import Dispatcher
 from judge.strategy import Call, Rate, StrategyOptions
 
@@ -56,7 +57,7 @@ class Judge:
 
     def __init__(
         self,
-        rubric: Rubric,
+        rubric: Rubric | RubricSource,
         *,
         mode: str = "pointwise",
         backend: Backend | str | None = None,
@@ -82,7 +83,10 @@ class Judge:
             self.call_cache = cache if isinstance(cache, CallCache) else CallCache(None if cache is True else cache)
             backend = with_cache(backend, self.call_cache)
         self.backend: Backend = backend
-        self.rubric = rubric
+        # A rubric source (a folder of per-item rubrics, rubrics generated per prompt) gives each
+        # item its own rubric; `rubric` is then the source's shape, and `rubrics` the source.
+        self.rubrics: RubricSource | None = None if isinstance(rubric, Rubric) else rubric
+        self.rubric: Rubric = rubric if isinstance(rubric, Rubric) else rubric.shape()
         self.options = CompileOptions(mode, format_pack, aggregator, score_from, both_orders, sampling, strategy,
                                       strategy_options or StrategyOptions())
         self.meta = meta
@@ -94,7 +98,8 @@ class Judge:
         self._prepared = False
 
     def _compile(self, exact: bool, capabilities: Any) -> Program:
-        program = compile_program(self.rubric, self.options, self.registry, exact, capabilities, self.meta is not None)
+        program = compile_program(self.rubric, self.options, self.registry, exact, capabilities, self.meta is not None,
+                                  self.rubrics)
         if self._setup is None:
             self._setup = self._describe_setup(program)
         program.stamp = {"model": self.backend.model, "setup": self.setup}
@@ -114,8 +119,8 @@ class Judge:
 
     def _describe_setup(self, program: Program) -> dict[str, Any]:
         setup: dict[str, Any] = {
-            "rubric": self.rubric.name,
-            "rubric_sha256": self.rubric.digest()[:16],
+            "rubric": self.rubrics.label if self.rubrics is not None else self.rubric.name,
+            "rubric_sha256": (self.rubrics or self.rubric).digest()[:16],
             "mode": self.options.mode,
             "strategy": self.options.strategy,
             "format_pack": self.options.format_pack,

@@ -105,10 +105,14 @@ def register_verifiers(register: Callable[..., None]) -> None:
 
 @hookspec
 def register_rubric_generators(register: Callable[..., None]) -> None:
-    """Register rubric generators: `register(name, generator, description="")`.
+    """Register rubric generators: `register(generator: judge.generation.RubricGenerator)`.
 
-    `generator(items: list[Item], backend: Backend, **options) -> Rubric` is an async callable
-    that writes a rubric or principles for a task from examples.
+    A generator has `name`, `description`, `version`, `needs` (the `Example` fields it reads:
+    chosen/rejected, response/feedback), `produces` ("rubric" or "principles") and
+    `async generate(example, ctx) -> Rubric`: it renders its prompt, asks the model through the
+    `GenerationContext` and reads the answer, raising `GenerationRejected(reason)` for text it
+    cannot read (the core retries, then reports the example dropped). `judge rubric generate`,
+    `judge principles extract` and `--rubric auto:NAME` run it. See judge/generation.py.
     """
 
 

@@ -49,6 +49,7 @@ class Criterion(BaseModel):
     high: str = Field(min_length=1, description="what the top of the scale (or Yes) means")
     low: str = Field(min_length=1, description="what the bottom of the scale (or No) means")
     verifier: VerifierSpec | None = Field(default=None, description="a program that decides this rule before any model call")
+    evidence: str | None = Field(default=None, description="where a generated principle came from: a verbatim quote of the feedback")
 
     @property
     def binary(self) -> bool:
@@ -80,7 +81,9 @@ class Rubric(BaseModel):
 
         # exclude_none: fields added later (a criterion's verifier) leave the digest of a rubric
         # that does not use them as it was, so earlier judgment files still --resume.
-        return hashlib.sha256(self.model_dump_json(exclude={"description"}, exclude_none=True).encode("utf-8")).hexdigest()
+        # A principle's evidence says where it came from; it changes no verdict.
+        dumped = self.model_dump_json(exclude={"description": True, "criteria": {"__all__": {"evidence"}}}, exclude_none=True)
+        return hashlib.sha256(dumped.encode("utf-8")).hexdigest()
 
     @classmethod
     def from_principles(cls, principles: list[str], name: str = "principles") -> Rubric:

@@ -7,8 +7,10 @@ import gc
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -20,8 +22,11 @@ from judge.inputs import Row, check_source, count_rows, read_rows
 from judge.models import Item, Judgment, Status
 from judge.output import JudgmentWriter, OutputLock, OutputPlan, Resumed, check_output, compact_for_resume
 from judge.rubric import Rubric, load_rubric
+from judge.rubric_sources import GeneratedRubrics, PerItemRubrics, RubricSource
 from judge.strategy import StrategyOptions
 from judge.tools import tool_options
+
+DEFAULT_GENERATOR = "spct"  # --rubric auto: the judge writes principles for each prompt (DeepSeek-GRM)
 
 
 class ScoreRequest(BaseModel):
@@ -66,7 +71,9 @@ class ScoreRequest(BaseModel):
     tool_protocol: str = "auto"
 
 
-def rubric_for(request: ScoreRequest) -> tuple[Rubric, str]:
+def rubric_for(request: ScoreRequest, model: Callable[[], str] = lambda: "") -> tuple[Rubric | RubricSource, str]:
+    """What to judge by: a rubric, principles, a folder of per-item rubrics, or `auto[:GENERATOR]`
+    (a rubric generated per prompt; `model` names the judge's model for its cache key)."""
     if request.rubric and request.principles:
         raise JudgeError("give --rubric or --principle, not both")
     if request.principles:
@@ -74,7 +81,16 @@ def rubric_for(request: ScoreRequest) -> tuple[Rubric, str]:
         return Rubric.from_principles(request.principles), mode
     if not request.rubric:
         raise JudgeError("say what to judge by: --rubric NAME|FILE or --principle TEXT")
-    return load_rubric(request.rubric), request.mode or "pointwise"
+    mode = request.mode or "pointwise"
+    if request.rubric == "auto" or request.rubric.startswith("auto:"):
+        from judge.generation import generator_for
+        from judge.plugins import get_registry
+
+        name = request.rubric.partition(":")[2] or DEFAULT_GENERATOR
+        return GeneratedRubrics(generator_for(get_registry().load(), name, "rubric"), model, seed=request.seed or 0), mode
+    if Path(request.rubric).is_dir():
+        return PerItemRubrics(request.rubric), mode
+    return load_rubric(request.rubric), mode
 
 
 def sampling_for(request: ScoreRequest) -> SamplingParams | None:
@@ -101,7 +117,8 @@ def judge_for(request: ScoreRequest) -> Judge:
     The meta RM shares the judge's backend object (its batches and cache) unless another backend
     or model is named for it.
     """
-    rubric, mode = rubric_for(request)
+    built: list[Any] = []  # the backend, once made: a server names its model only when started
+    rubric, mode = rubric_for(request, lambda: built[0].model)
     if request.strategy != "vote" and (request.samples > 1 or request.meta_rm or request.meta_top):
         raise JudgeError("--samples, --meta-rm and --meta-top are options of --strategy vote")
     backend = make_backend(
@@ -110,6 +127,7 @@ def judge_for(request: ScoreRequest) -> Judge:
     )
     if request.cache:
         backend = with_cache(backend)
+    built.append(backend)
     meta = None
     if request.meta_rm:
         meta_backend = backend

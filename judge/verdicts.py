@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from judge.models import Item, Judgment, RawOutput, Status, Usage, Verdict
 from judge.pairwise import in_item_order, unique_best
 from judge.parsing import Parsed
+from judge.rubric import Rubric
+from judge.rubric_sources import ItemRubric
 from judge.strategy import Question, Record
 
 if TYPE_CHECKING:
@@ -32,9 +34,20 @@ class Answer:
     decided_by: str = "model"  # or the verifier that decided it without a model call
 
 
-def assemble(program: Program, item: Item, answers: list[Answer], started: float, error: str | None = None) -> Judgment:
-    raw: list[RawOutput] = [r for a in answers for r in a.record.raw]
-    if len(answers) == 1:  # the common case: the one record's own usage, not a copy
+def assemble(
+    program: Program, item: Item, answers: list[Answer], started: float, error: str | None = None,
+    given: ItemRubric | None = None,
+) -> Judgment:
+    """The item's judgment; `given` is the rubric it was judged by (its own, from a rubric source)
+    with what getting it cost: a generation's raw text, usage and trace entry."""
+    note = given.trace if given is not None else None
+    raw: list[RawOutput] = (given.raw if given is not None else []) + [r for a in answers for r in a.record.raw]
+    if given is not None and given.usage is not None:
+        usage = Usage.model_construct(prompt_tokens=0, completion_tokens=0, requests=0, cached_requests=0)
+        usage.add(given.usage)
+        for answer in answers:
+            usage.add(answer.record.usage)
+    elif len(answers) == 1:  # the common case: the one record's own usage, not a copy
         usage = answers[0].record.usage
     else:
         usage = Usage.model_construct(prompt_tokens=0, completion_tokens=0, requests=0, cached_requests=0)
@@ -42,7 +55,7 @@ def assemble(program: Program, item: Item, answers: list[Answer], started: float
             usage.add(answer.record.usage)
     fields: dict[str, Any] = {"raw": raw, "usage": usage, "retries": sum(a.retries for a in answers)}
     if program.strategy_options.trace:
-        fields["trace"] = [entry for a in answers for entry in (a.record.trace or [])]
+        fields["trace"] = ([note] if note is not None else []) + [entry for a in answers for entry in (a.record.trace or [])]
     if error is None:
         failed = [a.parsed.reason or "error" for a in answers if a.parsed.status is Status.error]
         error = "; ".join(failed) or None
@@ -52,10 +65,10 @@ def assemble(program: Program, item: Item, answers: list[Answer], started: float
         return _pair(program, item, answers, started, fields)
     if program.mode == "listwise":
         return _list(program, item, answers, started, fields)
-    return _criteria(program, item, answers, started, fields)
+    return _criteria(program, item, answers, started, fields, given.rubric if given is not None else program.rubric)
 
 
-def _criteria(program: Program, item: Item, answers: list[Answer], started: float, fields: dict[str, Any]) -> Judgment:
+def _criteria(program: Program, item: Item, answers: list[Answer], started: float, fields: dict[str, Any], rubric: Rubric) -> Judgment:
     verdicts: list[Verdict] = []
     for answer in answers:
         question, parsed = answer.question, answer.parsed
@@ -79,7 +92,7 @@ def _criteria(program: Program, item: Item, answers: list[Answer], started: floa
     scores: list[float | None] = []
     for index in range(len(item.responses)):
         own = [v for v in verdicts if v.response == index]
-        scores.append(program.aggregate(own, program.rubric) if all(v.status is Status.ok for v in own) else None)
+        scores.append(program.aggregate(own, rubric) if all(v.status is Status.ok for v in own) else None)
     status = Status.ok if all(v.status is Status.ok for v in verdicts) else Status.unparsed
     reward = scores[0] if program.mode == "principle" else None
     return judgment(program, item, status, started, verdicts=verdicts, scores=scores, reward=reward, **fields)
@@ -162,7 +175,7 @@ def judgment(program: Program, item: Item, status: Status, started: float, *, er
         id=item.id,
         status=status,
         mode=program.mode,
-        rubric=program.rubric.name,
+        rubric=program.rubric_name,
         error=error,
         latency_s=round(time.perf_counter() - started, 4),
         metadata=dict(item.metadata),

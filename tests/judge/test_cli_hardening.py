@@ -168,8 +168,10 @@ def test_9_a_bom_on_stdin(judge_cli):
 def test_11_bad_rubric_output_and_option_arguments_are_one_line_each(judge_cli, tmp_path):
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"name: x\ncriteria:\n  - id: \xff\xfe\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
     cases = {
-        "is a folder": ["-r", str(tmp_path), "-b", "fake", POINTWISE],
+        "holds no rubric files": ["-r", str(empty), "-b", "fake", POINTWISE],  # a folder is read as per-item rubrics
         "not UTF-8": ["-r", str(binary), "-b", "fake", POINTWISE],
         "not a rubric": ["-r", "/dev/zero", "-b", "fake", POINTWISE],
         "does not exist": ["-r", "helpfulness", "-b", "fake", POINTWISE, "-o", str(tmp_path / "missing" / "out.jsonl")],
