@@ -11,6 +11,7 @@ from judge.formats import FormatPack
 from judge.hookspecs import hookimpl
 from judge.templates import shipped_prompts_dir
 from judge_standard.aggregators import weighted_mean
+from judge_standard.generators import GENERATORS
 from judge_standard.parsers import parse_choice, parse_listwise, parse_rewardbench, parse_score, parse_yes_no
 from judge_standard.strategies import STRATEGIES
 from judge_standard.verifiers import VERIFIERS
@@ -89,3 +90,9 @@ def register_verifiers(register: Callable[..., None]) -> None:
 @hookimpl
 def default_backend() -> tuple[str, dict[str, Any]] | None:
     return ("transformers", {})
+
+
+@hookimpl
+def register_rubric_generators(register: Callable[..., None]) -> None:
+    for generator in GENERATORS:
+        register(generator)
