@@ -45,10 +45,10 @@ def add_rubric_parsers(commands: Any, positive: Callable[[str], int]) -> None:
                                 help="generate: rubrics from preference pairs")
     generate = sub.add_parser(
         "generate", help="contrastive rubric generation from preference pairs (OpenRubrics)",
-        description="From prompts with a preferred and a rejected response, the judge writes rubric criteria, each a "
+        description=_wrapped("From prompts with a preferred and a rejected response, the judge writes rubric criteria, each a "
         "hard_rule (an explicit, checkable constraint of the prompt; a verifier is proposed where one fits) or a "
         "principle (an implicit quality), with weights. Consistency filter: a rubric is kept only when the judge, "
-        "scoring its own pair with it (pairwise, both orders), prefers the preferred response; each pair gets --tries attempts.",
+        "scoring its own pair with it (pairwise, both orders), prefers the preferred response; each pair gets --tries attempts."),
         epilog=GENERATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     generate.add_argument("input", help="JSONL (or .json array) of preference pairs")
@@ -63,15 +63,22 @@ def add_rubric_parsers(commands: Any, positive: Callable[[str], int]) -> None:
                                     help="extract: binary principles from feedback")
     extract = sub.add_parser(
         "extract", help="binary principles from free-text feedback on responses (RLBFF)",
-        description="Each person's feedback on a response becomes short binary principles a Yes/No question can check, "
+        description=_wrapped("Each person's feedback on a response becomes short binary principles a Yes/No question can check, "
         "each with the feedback's words it rests on (a principle whose evidence is not in the feedback verbatim is "
-        "dropped, 'partially' statements are dropped, near-duplicates merged). The output is for --mode principle.",
+        "dropped, 'partially' statements are dropped, near-duplicates merged). The output is for --mode principle."),
         epilog=EXTRACT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     extract.add_argument("input", help="JSONL (or .json array) of rows with prompt, response and feedback")
     extract.add_argument("--generator", default="rlbff", help="a principle generator plugin (default: rlbff)")
     _shared(extract, positive, what="principles")
     extract.set_defaults(run=_extract, produces="principles", no_filter=True)
+
+
+def _wrapped(text: str) -> str:
+    """A description kept as written by the raw formatter (for the examples), so wrapped here."""
+    import textwrap
+
+    return textwrap.fill(text, width=100)
 
 
 def _shared(parser: argparse.ArgumentParser, positive: Callable[[str], int], what: str) -> None:
