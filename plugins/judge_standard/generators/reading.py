@@ -30,7 +30,8 @@ _TAG_END = re.compile(rf"\s*(?:\[\s*(?P<a>{_TAG})\s*\]|\(\s*(?P<b>{_TAG})\s*\))\
 _NUM = r"\d+(?:\.\d+)?"
 _WEIGHT_END = re.compile(
     rf"\s*[,;\-–—]?\s*(?:\(\s*weight\s*[:=]?\s*(?P<a>{_NUM})\s*%?\s*\)|\[\s*weight\s*[:=]?\s*(?P<b>{_NUM})\s*%?\s*\]"
-    rf"|weight\s*[:=]?\s*(?P<c>{_NUM})\s*%?|\[\s*(?P<d>{_NUM})\s*%?\s*\])\s*[.]?\s*$",
+    rf"|weight\s*[:=]?\s*(?P<c>{_NUM})\s*%?|\[\s*(?P<d>{_NUM})\s*%?\s*\]"
+    rf"|\(\s*(?P<e>{_NUM})\s*%?\s*\))\s*[.]?\s*$",  # "(3)": the format's "(weight: 3)" shortened, as SmolLM2 writes it
     re.IGNORECASE,
 )
 _BOLD = re.compile(r"\*\*|__")

@@ -80,6 +80,13 @@ def test_too_short_too_long_placeholders_and_more_than_ten():
     assert read == [f"The answer covers point number {i} well." for i in range(5, 15)]
 
 
+def test_a_bare_number_in_brackets_at_the_end_is_the_weight():
+    # what the embedded model wrote for `--rubric auto` on "Name one planet."
+    read = read_criteria("1. The answer is a planet. (1)\n2. The answer names a real planet of the solar system. (2)\n")
+    assert [(r.text, r.weight) for r in read] == [("The answer is a planet.", 1.0),
+                                                   ("The answer names a real planet of the solar system.", 2.0)]
+
+
 def test_weights_are_clamped_and_zero_is_no_weight():
     read = read_criteria("1. The answer is very short. (weight: 500)\n2. The answer is very clear. (weight: 0)\n")
     assert [r.weight for r in read] == [100.0, None]
