@@ -18,7 +18,7 @@ class OpenRubrics:
 
     name: str = "openrubrics"
     description: str = "OpenRubrics (contrastive rubric generation): hard rules and principles that separate a chosen from a rejected response"
-    version: str = "1"
+    version: str = "2"  # 2: a bare "(N)" at the end of an item is its weight
     needs: tuple[str, ...] = ("chosen", "rejected")
     produces: Literal["rubric", "principles"] = "rubric"
 

@@ -19,7 +19,7 @@ class Spct:
 
     name: str = "spct"
     description: str = "SPCT (DeepSeek-GRM): the judge writes 2-5 weighted principles for the prompt alone"
-    version: str = "1"
+    version: str = "2"  # 2: a bare "(N)" at the end of an item is its weight
     needs: tuple[str, ...] = ()
     produces: Literal["rubric", "principles"] = "rubric"
 

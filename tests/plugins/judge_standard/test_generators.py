@@ -53,7 +53,8 @@ def test_the_generators_meet_the_contract():
     assert [g.name for g in GENERATORS] == ["spct", "openrubrics", "rlbff"]
     for generator in GENERATORS:
         assert isinstance(generator, RubricGenerator)
-        assert generator.version == "1" and generator.description
+        assert generator.version and generator.description
+    assert [g.version for g in GENERATORS] == ["2", "2", "1"]  # spct and openrubrics read "(N)" weights since 2
     assert (SPCT.needs, SPCT.produces) == ((), "rubric")
     assert (OPENRUBRICS.needs, OPENRUBRICS.produces) == (("chosen", "rejected"), "rubric")
     assert (RLBFF.needs, RLBFF.produces) == (("response", "feedback"), "principles")
