@@ -36,6 +36,7 @@ class Outcome:
     generator: str
     results: list[Generated] = field(default_factory=list)
     skipped: int = 0  # --per-item examples whose file already existed
+    filter_calls: int = 0  # model calls of the consistency filter's judgments
     written: str = ""
 
     @property
@@ -45,11 +46,12 @@ class Outcome:
     def summary(self) -> str:
         attempts = sum(r.attempts for r in self.results)
         calls = sum(r.calls for r in self.results)
+        filtering = f", {self.filter_calls} for the consistency filter" if self.filter_calls else ""
         dropped = len(self.results) - self.kept
         why = Counter((r.reason or "no rubric").split(":")[0] for r in self.results if r.rubric is None)
         reasons = "; ".join(f"{n} {reason}" for reason, n in why.most_common())
         skipped = f", {self.skipped} already written" if self.skipped else ""
-        return (f"judge: {len(self.results)} examples, {attempts} attempts ({calls} generation calls) with generator "
+        return (f"judge: {len(self.results)} examples, {attempts} attempts ({calls} generation calls{filtering}) with generator "
                 f"'{self.generator}': kept {self.kept}, dropped {dropped}{f' ({reasons})' if reasons else ''}{skipped}"
                 f"{f' -> {self.written}' if self.written else ''}")
 
@@ -146,6 +148,7 @@ class GenerationRun:
             judgment = await self._filter.program.run(Item(id=key, prompt=example.prompt, responses=responses), call)
         finally:
             del self._assigned.rubrics[key]
+        self.outcome.filter_calls += judgment.usage.requests
         preferred = 0 if first else 1
         if judgment.status.value != "ok":
             return f"consistency filter: the judge's verdict with this rubric was {judgment.status.value} ({judgment.error or 'unreadable'})"

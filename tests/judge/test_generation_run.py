@@ -78,6 +78,7 @@ def test_rubrics_that_reproduce_the_preference_are_kept_and_merged_into_one_file
     backend = judge_that_prefers("GOOD")
     outcome = run(args_for(tmp_path), backend)
     assert outcome.kept == 3 and "kept 3, dropped 0" in outcome.summary()
+    assert "3 attempts (3 generation calls, 6 for the consistency filter)" in outcome.summary()
     rubric = load_rubric(tmp_path / "task.yaml")
     assert [c.text for c in rubric.criteria] == ["Is correct.", "Follows the rule of brevity."]  # duplicates merged
     assert rubric.criteria[1].kind == "hard_rule" and rubric.criteria[1].binary
