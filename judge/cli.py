@@ -80,6 +80,10 @@ def build_parser(plugin_commands: bool = False) -> argparse.ArgumentParser:
     rubrics = commands.add_parser("rubrics", help="list the shipped rubrics", description="List the rubrics shipped with judge.")
     rubrics.set_defaults(run=_rubrics)
 
+    from judge.serving.command import add_serve_parser
+
+    add_serve_parser(commands, add_judging_options, _positive)
+
     from judge.rubric_commands import add_rubric_parsers
 
     add_rubric_parsers(commands, _positive)

@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +266,16 @@ class Judge:
                 **self.program.stamp,
             )
 
+    @asynccontextmanager
+    async def session(self, window: float = 0.0) -> AsyncIterator[Session]:
+        """One scheduler for many concurrent callers (a server's requests): their model calls
+        share batches, gathered for up to `window` seconds when a batch is not full."""
+        await self.prepare()
+        async with AsyncExitStack() as stack:
+            dispatcher = await stack.enter_async_context(Dispatcher(self.backend, window=window))
+            rate = await self._meta_rate(stack, dispatcher)
+            yield Session(self, dispatcher, rate)
+
     async def ascore(self, items: Iterable[Item]) -> list[Judgment]:
         """Judge items; judgments come back in the order of the items."""
         items = list(items)
@@ -289,3 +299,16 @@ class Judge:
         await self.backend.aclose()
         if self.meta is not None and self.meta.backend is not self.backend:
             await self.meta.aclose()
+
+
+class Session:
+    """A judge's open scheduler: `await session.judge(items)` from any number of tasks at once."""
+
+    def __init__(self, judge: Judge, dispatcher: Dispatcher, rate: Rate | None) -> None:
+        self.owner = judge
+        self.dispatcher = dispatcher
+        self._rate = rate
+
+    async def judge(self, items: Iterable[Item]) -> list[Judgment]:
+        """Judgments in the order of the items; never raises for a model's trouble."""
+        return list(await asyncio.gather(*(self.owner._run_one(item, self.dispatcher, self._rate) for item in items)))

@@ -25,8 +25,11 @@ class Dispatcher:
     lists and dicts) made every full collection of a long run slower.
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, window: float = 0.0) -> None:
         self.backend = backend
+        # Seconds to wait for more requests before sending a batch that is not full: a server's
+        # callers arrive one at a time, and a few milliseconds turn them into one batch.
+        self.window = window
         self.capabilities = backend.capabilities
         self._pending: list[tuple[str, Request, asyncio.Future[Completion]]] = []
         # Answers of this run by request key, most recent last: the future while in flight, the
@@ -88,6 +91,8 @@ class Dispatcher:
             await self._wakeup.wait()
             self._wakeup.clear()
             await asyncio.sleep(0)  # let every program that is ready queue its request first
+            if self.window and len(self._pending) < self.capabilities.max_batch_size:
+                await asyncio.sleep(self.window)
             while self._pending:
                 await self._slots.acquire()
                 size = self.capabilities.max_batch_size
