@@ -73,3 +73,10 @@ def test_tools_bench_prints_each_tools_time_per_call_and_the_strategys_overhead(
         assert f"(a) {tool} " in out
     assert "ms per call  (bare function" in out
     assert "(b) tools, verdict at once" in out and "(b) tools, one calculator call" in out and "ratio" in out
+
+
+def test_serve_bench_prints_the_throughput_ratios_and_the_trl_adapters_cost():
+    out = run_script("bench/serve.py", "--clients", "5", "--requests", "20", "--group", "4", "--repeats", "1", "--backend", "fake")
+    assert "(a) 20 single-sample requests from 5 clients:" in out and "ratio to the batch" in out and "(target >= 0.8)" in out
+    assert "naive server:" in out and "p99" in out
+    assert "(b) TRL adapter per GRPO group of 4:" in out and "ratio" in out
