@@ -87,3 +87,16 @@ def test_mismatched_lengths_and_modes_are_refused():
 
     with pytest.raises(JudgeError, match="principle mode, not pointwise"):
         PrincipleReward(PRINCIPLES, judge=Judge(load_rubric("helpfulness"), backend=FakeBackend(answer)))
+
+
+def test_a_reasoning_judge_writes_its_analysis_first_and_the_reward_is_p_yes_after_it():
+    def reasoning(request: Request) -> Completion:
+        if not request.candidates:  # the analysis step
+            return Completion(texts=["The reply is in French: 'Bonjour'."], usage=Usage(requests=1))
+        assert "Bonjour'." in str(request.messages[-1].content)  # the verdict continues the judge's own analysis
+        yes, no = request.candidates  # as the pack spells them after its marker
+        return Completion(texts=["Yes"], candidate_logprobs={yes: math.log(0.7), no: math.log(0.3)}, usage=Usage(requests=1))
+
+    backend = FakeBackend(reasoning)
+    [r] = PrincipleReward(["The response is in French."], backend=backend, strategy="reason").score(["Say hello."], ["Bonjour."])
+    assert r.status is Status.ok and r.value == pytest.approx(0.7) and len(backend.requests) == 2
