@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -203,10 +203,7 @@ class Judge:
 
     async def stream(self, items: Iterable[Item]) -> AsyncIterator[Judgment]:
         """Judge items as a stream, yielding each judgment as soon as it is done (any order)."""
-        await self.prepare()
-        async with AsyncExitStack() as stack:
-            dispatcher = await stack.enter_async_context(Dispatcher(self.backend))
-            rate = await self._meta_rate(stack, dispatcher)
+        async with self.session() as session:
             # Finished tasks are handed over by their done-callback: waiting with asyncio.wait
             # over the whole window would register a callback on every running task each time.
             running: set[asyncio.Task[Judgment]] = set()
@@ -228,7 +225,7 @@ class Judge:
                         if item is None:
                             exhausted = True
                             break
-                        task = asyncio.create_task(self._run_one(item, dispatcher, rate))
+                        task = asyncio.create_task(session.one(item))
                         running.add(task)
                         task.add_done_callback(on_done)
                     if not running and not finished:
@@ -309,6 +306,11 @@ class Session:
         self.dispatcher = dispatcher
         self._rate = rate
 
+    def one(self, item: Item) -> Coroutine[Any, Any, Judgment]:
+        """One item's judgment, to await; never raises for a model's trouble. (The program's own
+        coroutine, not a wrapper: `stream` makes a task of it for every item.)"""
+        return self.owner._run_one(item, self.dispatcher, self._rate)
+
     async def judge(self, items: Iterable[Item]) -> list[Judgment]:
-        """Judgments in the order of the items; never raises for a model's trouble."""
-        return list(await asyncio.gather(*(self.owner._run_one(item, self.dispatcher, self._rate) for item in items)))
+        """Judgments in the order of the items."""
+        return list(await asyncio.gather(*(self.one(item) for item in items)))
