@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +114,8 @@ class GenerationRun:
         return todo
 
     async def _all(self, todo: list[Example], call: Any, filtering: bool) -> None:
-        bar = _bar(len(todo), self.args.quiet)
+        from judge.scoring import progress_bar
+
         gate = asyncio.Semaphore(WINDOW)
 
         async def one(example: Example) -> None:
@@ -129,10 +129,8 @@ class GenerationRun:
                 write_rubric(rubric, self.output / item_file_name(example.id), self._header(1))
             bar.update(1)
 
-        try:
+        with progress_bar(len(todo), self.args.quiet, unit="example", desc="generating") as bar:
             await asyncio.gather(*(one(e) for e in todo))
-        finally:
-            bar.close()
         order = {e.id: i for i, e in enumerate(self.examples)}
         self.outcome.results.sort(key=lambda r: order[r.example_id])
 
@@ -172,18 +170,3 @@ class GenerationRun:
                 f"(generator '{self.generator.name}' v{self.generator.version}) from {count} example(s) of "
                 f"{self.args.input}.\nEdit freely: it is an ordinary rubric file.")
 
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, quiet: bool) -> Any:
-    if quiet:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="example", file=sys.stderr, dynamic_ncols=True, desc="generating", disable=None)

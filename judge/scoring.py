@@ -211,7 +211,7 @@ async def _run(request: ScoreRequest, judge: Judge, plan: OutputPlan, counts: Co
             total = count_rows(request.input)
             if total is not None and request.limit is not None:
                 total = min(total, request.limit)
-            with JudgmentWriter(plan) as writer, _progress(total, len(resumed.done), request.quiet) as bar:
+            with JudgmentWriter(plan) as writer, progress_bar(total, request.quiet, already=len(resumed.done)) as bar:
                 def record(judgment: Judgment) -> None:
                     writer.write(judgment)
                     counts["written"] += 1
@@ -269,10 +269,12 @@ class _NoBar:
         pass
 
 
-def _progress(total: int | None, already: int, quiet: bool) -> object:
+def progress_bar(total: int | None, quiet: bool, *, already: int = 0, unit: str = "item", desc: str = "judging") -> Any:
+    """A tqdm bar on stderr (hidden when stderr is not a terminal), or a silent stand-in with -q;
+    either is a context manager that closes it."""
     if quiet:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=min(already, total or already), unit="item", file=sys.stderr,
-                dynamic_ncols=True, desc="judging", disable=None)
+    return tqdm(total=total, initial=min(already, total or already), unit=unit, file=sys.stderr,
+                dynamic_ncols=True, desc=desc, disable=None)
