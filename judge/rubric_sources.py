@@ -82,8 +82,7 @@ class PerItemRubrics:
             raise RubricError(str(folder), None, None, "holds no rubric files (*.yaml)")
 
     def digest(self) -> str:
-        joined = json.dumps(sorted((name, r.digest()) for name, r in self.rubrics.items()))
-        return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+        return digest_of(self.rubrics)
 
     def shape(self) -> Rubric:
         return shape_of([c for rubric in self.rubrics.values() for c in rubric.criteria], self.label)
@@ -159,6 +158,11 @@ class GeneratedRubrics:
             self._known.popitem(last=False)
 
 
+def digest_of(rubrics: dict[str, Rubric]) -> str:
+    """One digest for a set of rubrics by name: it changes when any of them does."""
+    return hashlib.sha256(json.dumps(sorted((name, r.digest()) for name, r in rubrics.items())).encode("utf-8")).hexdigest()
+
+
 def generated_shape(name: str) -> Rubric:
     """The scales generated criteria use: 1-5 for qualities, binary for rules and principles."""
     scales: list[Scale | str] = [Scale(), "binary"]
@@ -192,7 +196,7 @@ class AssignedRubrics:
         self.rubrics: dict[str, Rubric] = {}
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(sorted((k, r.digest()) for k, r in self.rubrics.items())).encode()).hexdigest()
+        return digest_of(self.rubrics)
 
     def shape(self) -> Rubric:
         return generated_shape(self.label)

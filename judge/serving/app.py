@@ -222,7 +222,7 @@ def _item(item_id: str, prompt: str, response: str, reference: str | None) -> It
 def _reward(judgment: Judgment) -> Reward:
     """Principle mode's reward, or a pointwise judge's score; None where there is none."""
     value = judgment.reward if judgment.reward is not None else (judgment.scores[0] if judgment.scores else None)
-    status = judgment.status if value is None or judgment.status is not Status.ok else Status.ok
-    if value is None and status is Status.ok:
-        status = Status.unparsed
-    return Reward(value=value if status is Status.ok else None, status=status, principles={}, error=judgment.error, id=judgment.id)
+    if judgment.status is Status.ok and value is not None:
+        return Reward(value=value, status=Status.ok, principles={}, id=judgment.id)
+    status = Status.unparsed if judgment.status is Status.ok else judgment.status
+    return Reward(value=None, status=status, principles={}, error=judgment.error, id=judgment.id)
