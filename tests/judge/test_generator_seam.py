@@ -6,12 +6,11 @@ with its own prompt template and no change to the core."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from conftest import ROOT
-from test_plugins import env_with, pip_install
+from test_plugins import pip_install, run_with as run
 
 FIXTURE = ROOT / "tests" / "fixtures" / "judge-example-generator"
 
@@ -19,10 +18,6 @@ FIXTURE = ROOT / "tests" / "fixtures" / "judge-example-generator"
 @pytest.fixture(scope="session")
 def generator_site(tmp_path_factory):
     return pip_install(FIXTURE, tmp_path_factory.mktemp("generator-site"))
-
-
-def run(judge_cli, site, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*judge_cli, *args], capture_output=True, text=True, env=env_with(site), timeout=120)
 
 
 def test_judge_plugins_lists_the_third_party_generator(generator_site, judge_cli):

@@ -42,6 +42,11 @@ def env_with(site: Path) -> dict[str, str]:
     return env
 
 
+def run_with(judge_cli: list[str], site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`judge ARGS` with the packages installed in `site` importable, as a user who installed them runs it."""
+    return subprocess.run([*judge_cli, *args], capture_output=True, text=True, env=env_with(site), timeout=120)
+
+
 def test_judge_plugins_lists_an_installed_third_party_plugin(installed_plugin, judge_cli):
     result = subprocess.run([*judge_cli, "plugins", "--json"], capture_output=True, text=True,
                             env=env_with(installed_plugin), timeout=60, check=True)

@@ -14,6 +14,7 @@ from judge.models import Status, Usage
 from judge.rewards import PrincipleReward
 from judge.rubric import Criterion, Rubric
 from judge_fake.backend import FakeBackend
+from support.yes_no import p_yes, unreadable
 
 P_YES = {"French": 0.9, "polite": 0.2}
 
@@ -22,10 +23,8 @@ def answer(request: Request) -> Completion:
     """P(Yes) by which principle is asked (its text is in the last message); 'BROKEN' gives no probabilities."""
     asked = str(request.messages[-1].content) + str(request.messages)
     if "BROKEN" in asked:
-        return Completion(texts=["maybe"], finish_reasons=["stop"], candidate_logprobs=None, usage=Usage(requests=1))
-    p = next(v for k, v in P_YES.items() if k in asked)
-    return Completion(texts=["Yes"], finish_reasons=["stop"], usage=Usage(requests=1),
-                      candidate_logprobs={"Yes": math.log(p), "No": math.log(1 - p)})
+        return unreadable()
+    return p_yes(next(v for k, v in P_YES.items() if k in asked))
 
 
 PRINCIPLES = ["The response is in French.", "The response is polite."]

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from test_plugins import env_with, pip_install
+from test_plugins import pip_install, run_with as run
 
 FIXTURE = ROOT / "tests" / "fixtures" / "judge-example-tool"
 
@@ -18,10 +18,6 @@ FIXTURE = ROOT / "tests" / "fixtures" / "judge-example-tool"
 @pytest.fixture(scope="session")
 def tool_site(tmp_path_factory):
     return pip_install(FIXTURE, tmp_path_factory.mktemp("tool-site"))
-
-
-def run(judge_cli, site, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*judge_cli, *args], capture_output=True, text=True, env=env_with(site), timeout=120)
 
 
 def test_judge_plugins_and_judge_tools_list_the_third_party_tool(tool_site, judge_cli):

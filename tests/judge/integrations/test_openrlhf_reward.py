@@ -5,15 +5,13 @@ template (ChatML, applied by its tokenizer) and a Llama 3 layout written out."""
 
 from __future__ import annotations
 
-import math
 
 import pytest
 
-from judge.backend import Completion, Request
 from judge.integrations.openrlhf import openrlhf_reward_func, split_query
-from judge.models import Usage
 from judge.rewards import PrincipleReward
 from judge_fake.backend import FakeBackend
+from support.yes_no import judge_that_sees
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +36,7 @@ def test_the_response_is_cut_out_of_the_query_with_the_templates_tokens_removed(
     assert split_query("plain prompt. The answer", "plain prompt.") == ("plain prompt.", "The answer")
 
 
-def answer(request: Request) -> Completion:
-    shown = str(request.messages)
-    if "garbled" in shown:
-        return Completion(texts=["?"], usage=Usage(requests=1))
-    p = 0.9 if "8 legs" in shown else 0.2
-    return Completion(texts=["Yes"], candidate_logprobs={"Yes": math.log(p), "No": math.log(1 - p)}, usage=Usage(requests=1))
+answer = judge_that_sees("8 legs", 0.9, 0.2)
 
 
 def test_reward_func_answers_openrlhfs_dict_with_a_flagged_stand_in_for_unparsed(chatml):

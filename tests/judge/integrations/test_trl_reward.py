@@ -19,11 +19,10 @@ from collections import defaultdict
 
 import pytest
 
-from judge.backend import Completion, Request
 from judge.integrations.trl import async_trl_reward, trl_reward
-from judge.models import Usage
 from judge.rewards import PrincipleReward
 from judge_fake.backend import FakeBackend
+from support.yes_no import judge_that_sees
 
 
 class FakeTrainer:
@@ -71,13 +70,7 @@ def call_like_grpo_trainer(trainer: FakeTrainer, reward_funcs, inputs, prompts, 
     return [columns[i] for i in range(len(reward_funcs))]
 
 
-def answer(request: Request) -> Completion:
-    """P(Yes) 0.8 for a response mentioning Paris, 0.3 otherwise; 'garbled' answers give no probabilities."""
-    shown = str(request.messages)
-    if "garbled" in shown:
-        return Completion(texts=["?"], usage=Usage(requests=1))
-    p = 0.8 if "Paris" in shown else 0.3
-    return Completion(texts=["Yes"], candidate_logprobs={"Yes": math.log(p), "No": math.log(1 - p)}, usage=Usage(requests=1))
+answer = judge_that_sees("Paris", 0.8, 0.3)  # the response names the city, or not; "garbled" is unreadable
 
 
 PRINCIPLE = ["The response names the right city."]

@@ -11,17 +11,15 @@ does. verl itself is not installed for this (it pins its own torch); its calling
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import defaultdict
 
 import pytest
 
-from judge.backend import Completion, Request
 from judge.errors import JudgeError
 from judge.integrations.verl import verl_compute_score
-from judge.models import Usage
 from judge.rewards import PrincipleReward
 from judge_fake.backend import FakeBackend
+from support.yes_no import judge_that_sees
 
 
 def call_like_naive_reward_manager(compute_score, samples):
@@ -39,12 +37,7 @@ def call_like_naive_reward_manager(compute_score, samples):
     return rewards, dict(extra)
 
 
-def answer(request: Request) -> Completion:
-    shown = str(request.messages)
-    if "garbled" in shown:
-        return Completion(texts=["?"], usage=Usage(requests=1))
-    p = 0.9 if "= 4" in shown else 0.2
-    return Completion(texts=["Yes"], candidate_logprobs={"Yes": math.log(p), "No": math.log(1 - p)}, usage=Usage(requests=1))
+answer = judge_that_sees("= 4", 0.9, 0.2)
 
 
 SAMPLES = [{"data_source": "arith", "response": r, "ground_truth": "4", "extra_info": {"question": "2 + 2?", "index": i}}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import socket
 import subprocess
@@ -23,10 +22,10 @@ import uvicorn
 
 from judge.backend import Completion, Request
 from judge.engine import Judge
-from judge.models import Usage
 from judge.rubric import Rubric
 from judge.serving.app import Limits, build_app
 from judge_fake.backend import FakeBackend
+from support.yes_no import p_yes
 
 CHATML = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
 
@@ -39,9 +38,7 @@ def free_port() -> int:
 
 def numbered(request: Request) -> Completion:
     """P(Yes) = N / 1000 for a response 'answer N'."""
-    n = int(re.search(r"answer (\d+)", str(request.messages)).group(1))
-    p = n / 1000
-    return Completion(texts=["Yes"], candidate_logprobs={"Yes": math.log(p), "No": math.log(1 - p)}, usage=Usage(requests=1))
+    return p_yes(int(re.search(r"answer (\d+)", str(request.messages)).group(1)) / 1000)
 
 
 class Served:
