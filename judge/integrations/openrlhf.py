@@ -61,6 +61,15 @@ def _after_last_assistant_header(query: str) -> str:
     return query
 
 
+def openrlhf_inputs(queries: Sequence[str], prompts: Sequence[str],
+                    labels: Sequence[Any] | None) -> tuple[list[str], list[str], list[str | None]]:
+    """(the users' requests, the responses, the references) of an OpenRLHF batch: each query split
+    from its templated prompt, a non-empty string label as the reference answer."""
+    pairs = [split_query(q, p) for q, p in zip(queries, prompts)]
+    references = [label if isinstance(label, str) and label.strip() else None for label in (labels or [None] * len(pairs))]
+    return [request for request, _ in pairs], [response for _, response in pairs], references
+
+
 def openrlhf_reward_func(
     principles: Sequence[str] | Rubric | str | PrincipleReward, *, missing_score: float = 0.0, **reward_options: Any,
 ) -> Callable[..., dict[str, Any]]:
@@ -70,9 +79,7 @@ def openrlhf_reward_func(
     def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any] | None = None) -> dict[str, Any]:
         if not made:
             made.append(principles if isinstance(principles, PrincipleReward) else PrincipleReward(principles, **reward_options))
-        requests, responses = zip(*(split_query(q, p) for q, p in zip(queries, prompts))) if queries else ((), ())
-        references = [label if isinstance(label, str) and label.strip() else None for label in (labels or [None] * len(queries))]
-        rewards = made[0].score(list(requests), list(responses), references)
+        rewards = made[0].score(*openrlhf_inputs(queries, prompts, labels))
         return openrlhf_result(rewards, missing_score)
 
     return reward_func

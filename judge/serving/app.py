@@ -33,7 +33,7 @@ from starlette.routing import Route
 from judge.engine import Judge, Session
 from judge.errors import InputError
 from judge.inputs import row_to_item
-from judge.integrations.openrlhf import openrlhf_result, split_query
+from judge.integrations.openrlhf import openrlhf_inputs, openrlhf_result
 from judge.models import Item, Judgment, Status
 from judge.rewards import Reward
 
@@ -142,10 +142,8 @@ def build_app(judge: Judge, limits: Limits = Limits()) -> Starlette:
 
     async def get_reward(session: Session, body: Any) -> dict[str, Any]:
         queries, prompts, labels = _openrlhf_fields(body, limits)
-        items = []
-        for i, (query, prompt, label) in enumerate(zip(queries, prompts, labels)):
-            request_text, response = split_query(query, prompt)
-            items.append(_item(f"q{i}", request_text, response, label if isinstance(label, str) and label.strip() else None))
+        requests, responses, references = openrlhf_inputs(queries, prompts, labels)
+        items = [_item(f"q{i}", *row) for i, row in enumerate(zip(requests, responses, references))]
         metrics.items += len(items)
         judgments = await session.judge(items)
         return openrlhf_result([_reward(j) for j in judgments], limits.missing_score, as_tensors=False)
