@@ -11,7 +11,7 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -118,6 +118,10 @@ class Resumed:
     done: set[str] = field(default_factory=set)
     setups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def note_setup(self, setup: dict[str, Any] | None) -> None:
+        if setup is not None:
+            self.setups.setdefault(json.dumps(setup, sort_keys=True), setup)
+
 
 def compact_for_resume(plan: OutputPlan, accept: Callable[[Resumed], None] | None = None) -> Resumed:
     """Keep each id once, drop a line cut short by a kill or a full disk, and drop `error` judgments
@@ -131,25 +135,47 @@ def compact_for_resume(plan: OutputPlan, accept: Callable[[Resumed], None] | Non
     target = Path(plan.path)
     kept: dict[str, str] = {}
     with target.open("rb") as handle:
-        for raw in handle:
-            try:
-                record = json.loads(raw.decode("utf-8"))
-                judgment_id, status = str(record["id"]), record.get("status")
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-                continue  # the partial last line of a killed run
-            line = raw.decode("utf-8")
-            if status == Status.error.value:
-                kept.pop(judgment_id, None)
+        for line in judgment_lines(handle):
+            if line.status == Status.error.value:
+                kept.pop(line.id, None)
                 continue
-            kept[judgment_id] = line if line.endswith("\n") else line + "\n"
-            setup = record.get("setup")
-            if isinstance(setup, dict):
-                resumed.setups.setdefault(json.dumps(setup, sort_keys=True), setup)
+            kept[line.id] = line.text
+            resumed.note_setup(line.setup)
     if accept is not None:
         accept(resumed)
     _replace_atomically(target, "".join(kept.values()))
     resumed.done = set(kept)
     return resumed
+
+
+@dataclass
+class JudgmentLine:
+    """One whole judgment line of an output file: its id, status and setup, and where it lies."""
+
+    id: str
+    status: str | None
+    setup: dict[str, Any] | None
+    offset: int
+    raw: bytes
+
+    @property
+    def text(self) -> str:
+        line = self.raw.decode("utf-8")
+        return line if line.endswith("\n") else line + "\n"
+
+
+def judgment_lines(handle: IO[bytes]) -> Iterator[JudgmentLine]:
+    """The readable judgment lines of a file; a line cut short by a kill (or not a judgment) is skipped."""
+    offset = 0
+    for raw in handle:
+        start, offset = offset, offset + len(raw)
+        try:
+            record = json.loads(raw.decode("utf-8"))
+            judgment_id, status = str(record["id"]), record.get("status")
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+            continue  # the partial last line of a killed run
+        setup = record.get("setup")
+        yield JudgmentLine(judgment_id, status, setup if isinstance(setup, dict) else None, start, raw)
 
 
 def _replace_atomically(target: Path, text: str) -> None:
