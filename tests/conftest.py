@@ -96,3 +96,50 @@ def vllm_server(converted_model, tmp_path_factory):
     server = VLLMServer(converted_model, tmp_path_factory.mktemp("server") / "vllm.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(converted_model):
+    """A real Ray cluster on this machine (CPU only), started once with `ray start --head`; yields
+    its address. Its workers inherit this session's environment (the private cache, the converted
+    embedded model); it is stopped, and its files removed, at the end.
+
+    Token authentication is off for this loopback-only cluster: a driver reads RAY_AUTH_MODE once,
+    when Ray first loads in its process, so an explicit address and no token is what every test's
+    driver (this process, or a `judge score --ray` subprocess) agrees on whatever ran before."""
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # the drivers' too: no usage report to ray.io from a test
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+    ray = Path(sys.executable).parent / "ray"
+    log = (folder / "head.log").open("w")
+    head = subprocess.Popen(
+        [str(ray), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=4",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in (folder / "head.log").read_text(errors="replace"):
+            if head.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ray start failed: {(folder / 'head.log').read_text(errors='replace')[-2000:]}")
+            time.sleep(0.5)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # --block: ray start stops the cluster's processes on SIGTERM
+        try:
+            head.wait(10)
+        except subprocess.TimeoutExpired:  # its graceful stop waits up to 30 s on idle services: no need
+            os.killpg(head.pid, signal.SIGKILL)  # the raylet's death ends its workers
+            head.wait(10)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
