@@ -88,8 +88,9 @@ class Parts:
                     resumed.note_setup(line.setup)
         return resumed
 
-    def merge_into(self, output: Path, *, keep: Path | None = None) -> Merged:
-        """Write `output` with each id exactly once, then remove the parts.
+    def merge_into(self, output: Path, *, keep: Path | None = None, remove: bool = True) -> Merged:
+        """Write `output` with each id exactly once, then remove the parts (unless `remove` is False:
+        a caller that turns `output` into something else removes them once that is done).
 
         An id judged more than once (a retried block, an error judged again after a resume) keeps
         its first non-error judgment, else its last error. `keep` is an earlier output whose
@@ -127,8 +128,21 @@ class Parts:
                 temporary.unlink(missing_ok=True)
             raise JudgeError(f"cannot write {output}: {exc.strerror or exc}; the parts in {self.folder} are kept, "
                              "run the same command with --resume to merge them") from None
-        self.remove()
+        if remove:
+            self.remove()
         return merged
+
+    def add_earlier(self, lines: Iterable[str]) -> None:
+        """Judgments of an earlier output (another format's) as the oldest part, so a resume skips
+        them and the merge keeps them."""
+        earlier = self.folder / f"{0:020d}-0-earlier{PART_SUFFIX}"
+        if earlier.exists():  # left by a resume that was itself interrupted: the same judgments
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f".{earlier.name}.tmp"
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+        os.replace(temporary, earlier)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -30,24 +30,10 @@ from judge.engine import Judge, Session
 from judge.errors import InputError
 from judge.inputs import row_to_item
 from judge.models import Item, Judgment, Status
+from judge.integrations.parquet import judgment_table
 from judge.parts import Parts
 
 T = TypeVar("T")
-
-# One row per judgment, the same schema in every block, so any Ray writer takes the dataset.
-# `judgment` is the whole judgment as JSON (what `judge score` writes as one line).
-COLUMNS = ("id", "status", "scores", "preferred", "reward", "error", "requests", "cached_requests", "judgment")
-
-
-def judgment_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([
-        ("id", pa.string()), ("status", pa.string()), ("scores", pa.list_(pa.float64())), ("preferred", pa.int64()),
-        ("reward", pa.float64()), ("error", pa.string()), ("requests", pa.int64()), ("cached_requests", pa.int64()),
-        ("judgment", pa.string()),
-    ])
-
 
 def judge_dataset(
     dataset: Any,
@@ -65,7 +51,7 @@ def judge_dataset(
     ray_remote_args: dict[str, Any] | None = None,
     **judge_options: Any,
 ) -> Any:
-    """A lazy `ray.data.Dataset` of judgments (columns: `COLUMNS`), one row per item of `dataset`.
+    """A lazy `ray.data.Dataset` of judgments (columns: `judge.integrations.parquet.COLUMNS`), one row per item of `dataset`.
 
     Items are rows with the fields of a `judge score` input line (id, prompt, response or
     responses, reference, ...); with `lines=True` each row is one JSON line in a `text` column
@@ -193,14 +179,3 @@ def row_item(row: str | dict[str, Any]) -> Item | Judgment:
 
 def _unreadable(name: str, problem: str, text: str) -> Judgment:
     return Judgment(id=name, status=Status.error, mode="input", error=problem, metadata={"row": text[:2000]})
-
-
-def judgment_table(judgments: list[Judgment]) -> Any:
-    """A block of the judgments dataset."""
-    import pyarrow as pa
-
-    return pa.Table.from_pylist([{
-        "id": j.id, "status": j.status.value, "scores": j.scores, "preferred": j.preferred, "reward": j.reward,
-        "error": j.error, "requests": j.usage.requests, "cached_requests": j.usage.cached_requests,
-        "judgment": j.model_dump_json(),
-    } for j in judgments], schema=judgment_schema())

@@ -78,7 +78,13 @@ def run_score_on_ray(request: ScoreRequest, cluster: RayOptions, counts: Counter
                              "or --overwrite to start over")
         if request.overwrite:
             parts.remove()
-        resumed = parts.scan(also=output if request.resume else None)
+        parquet = output.suffix == ".parquet"
+        if parquet and request.resume and plan.exists:
+            from judge.integrations.parquet import parquet_judgment_lines
+
+            parts.add_earlier(parquet_judgment_lines(output))
+        earlier = output if request.resume and not parquet else None
+        resumed = parts.scan(also=earlier)
         check_same_setup(resumed, setup, request.output)
         connect(cluster.address, cluster.workers * cluster.cpus_per_worker, verbose=bool(os.environ.get("JUDGE_VERBOSE")))
         parts.folder.mkdir(parents=True, exist_ok=True)
@@ -94,7 +100,7 @@ def run_score_on_ray(request: ScoreRequest, cluster: RayOptions, counts: Counter
         except ray.exceptions.RayError as exc:
             raise JudgeError(f"the Ray run failed: {root_cause(exc)}; the {counts['written']} judgments finished are "
                              f"kept in {parts.folder}: run the same command with --resume to continue") from None
-        merged = parts.merge_into(output, keep=output if request.resume else None)
+        merged = merge(parts, output, earlier)
     if not request.quiet:
         from judge.cli import summary_line
 
@@ -138,6 +144,20 @@ def _count(request: ScoreRequest, lines: bool, items: Any) -> int | None:
     if total is not None and request.limit is not None:
         total = min(total, request.limit)
     return total
+
+
+def merge(parts: Parts, output: Path, earlier: Path | None) -> Merged:
+    """Merge the parts into the output, as JSON lines or, for `-o X.parquet`, one Parquet file;
+    the parts go only once the output is whole."""
+    if output.suffix != ".parquet":
+        return parts.merge_into(output, keep=earlier)
+    from judge.integrations.parquet import jsonl_to_parquet
+
+    lines = parts.folder / "merged.jsonl.partial"  # not a part: a resume would not read it
+    merged = parts.merge_into(lines, remove=False)
+    jsonl_to_parquet(lines, output)
+    parts.remove()
+    return merged
 
 
 def root_cause(exc: BaseException) -> str:

@@ -80,3 +80,12 @@ def test_serve_bench_prints_the_throughput_ratios_and_the_trl_adapters_cost():
     assert "(a) 20 single-sample requests from 5 clients:" in out and "ratio to the batch" in out and "(target >= 0.8)" in out
     assert "naive server:" in out and "p99" in out
     assert "(b) TRL adapter per GRPO group of 4:" in out and "ratio" in out
+
+
+@pytest.mark.slow
+def test_ray_bench_prints_the_integrations_cost_per_item_and_the_gpu_estimate(converted_model):
+    out = run_script("bench/ray_scale.py", "--fake-items", "200", "--model-items", "4")
+    assert "(a) fake backend, principle mode, 1 step per item: 200 items" in out
+    assert "ratio per item, ray / in-process:" in out and "integration's own cost:" in out
+    assert '(b) embedded model (SmolLM2-135M, CPU), principle mode: 4 items' in out and 'statuses {"ok": 4}' in out
+    assert "(c) merge of 200 judgments" in out and "(d) estimate on N GPUs" in out and "N = 512" in out

@@ -19,7 +19,8 @@ from support.loopback import LoopbackServer, read_request
 from support.yes_no import judge_that_sees
 
 from judge import Judge
-from judge.integrations.ray import COLUMNS, JudgeWorker, judge_dataset, row_item
+from judge.integrations.parquet import COLUMNS
+from judge.integrations.ray import JudgeWorker, judge_dataset, row_item
 from judge.models import Judgment
 from judge.rubric import Rubric
 from judge_fake.backend import FakeBackend

@@ -152,3 +152,36 @@ def test_a_resumed_run_judges_only_what_the_killed_driver_had_not_finished(ray_c
     ids = output_ids(output)
     assert sorted(ids) == sorted(output_ids(items)) and len(ids) == len(set(ids))
     assert not parts.exists()
+
+
+@pytest.mark.slow
+def test_parquet_in_and_out_on_a_cluster_of_this_machine_started_for_the_run(judge_cli, converted_model, tmp_path):
+    import shutil
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"id": row["id"], "prompt": row["prompt"], "response": row["chosen"]} for row in pair_rows(5)]
+    rows.append({"id": None, "prompt": "Say hi.", "response": "Hi!"})  # no id: named by its content
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "items.parquet")
+    output = tmp_path / "out.parquet"
+    ray_files = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # the run's own cluster keeps its logs here
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"} | {"RAY_TMPDIR": str(ray_files)}
+    argv = [*judge_cli, "score", str(tmp_path / "items.parquet"), "-p", POLITE, "-o", str(output), "--ray",
+            "--workers", "2", "--batch-size", "2"]
+    try:
+        first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        assert first.returncode == 0, first.stderr[-3000:]
+        table = pq.read_table(output)
+        ids = table.column("id").to_pylist()
+        assert len(ids) == len(set(ids)) == 6 and {r["id"] for r in rows[:5]} < set(ids)
+        assert set(table.column("status").to_pylist()) == {"ok"}
+        assert Judgment.model_validate_json(table.column("judgment")[0].as_py()).id == ids[0]
+
+        again = subprocess.run([*argv, "--resume"], capture_output=True, text=True, env=env, timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "judge: 0 judged" in again.stderr  # every id, the content-named one too, was done
+        assert sorted(pq.read_table(output).column("id").to_pylist()) == sorted(ids)
+    finally:
+        shutil.rmtree(ray_files, ignore_errors=True)
