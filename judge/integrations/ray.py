@@ -51,7 +51,8 @@ def judge_dataset(
     ray_remote_args: dict[str, Any] | None = None,
     **judge_options: Any,
 ) -> Any:
-    """A lazy `ray.data.Dataset` of judgments (columns: `judge.integrations.parquet.COLUMNS`), one row per item of `dataset`.
+    """A lazy `ray.data.Dataset` of judgments, one row per item of `dataset` (the columns of
+    `judge.integrations.parquet.COLUMNS`).
 
     Items are rows with the fields of a `judge score` input line (id, prompt, response or
     responses, reference, ...); with `lines=True` each row is one JSON line in a `text` column

@@ -98,8 +98,12 @@ def run_score_on_ray(request: ScoreRequest, cluster: RayOptions, counts: Counter
             raise Interrupted(f"{counts['written']} judgments kept in {parts.folder}; "
                               "run the same command with --resume to continue") from None
         except ray.exceptions.RayError as exc:
-            raise JudgeError(f"the Ray run failed: {root_cause(exc)}; the {counts['written']} judgments finished are "
-                             f"kept in {parts.folder}: run the same command with --resume to continue") from None
+            kept = "nothing was judged"
+            if parts.exists():
+                kept = f"the judgments finished are kept in {parts.folder}: run the same command with --resume to continue"
+            else:
+                parts.remove()
+            raise JudgeError(f"the Ray run failed: {root_cause(exc)}; {kept}") from None
         merged = merge(parts, output, earlier)
     if not request.quiet:
         from judge.cli import summary_line

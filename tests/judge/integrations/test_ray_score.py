@@ -185,3 +185,21 @@ def test_parquet_in_and_out_on_a_cluster_of_this_machine_started_for_the_run(jud
         assert sorted(pq.read_table(output).column("id").to_pylist()) == sorted(ids)
     finally:
         shutil.rmtree(ray_files, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_start_end_the_run_with_their_own_error(ray_cluster, judge_cli, tmp_path):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    items = write_items(tmp_path / "items.jsonl", 4)
+    run = judge_on_ray(judge_cli, ray_cluster, items, tmp_path / "out.jsonl", "-b", "openai", "--model", "judge",
+                       "--base-url", f"http://127.0.0.1:{port}/v1", "-O", "start_budget=2")
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"judge: error: the Ray run failed: BackendError: the server at http://127.0.0.1:{port}/v1 "
+                           "cannot be reached") and last.endswith("nothing was judged")
+    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "out.jsonl.parts").exists()
