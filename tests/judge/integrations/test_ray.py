@@ -15,7 +15,7 @@ import threading
 import pyarrow as pa
 import pytest
 from conftest import pair_rows
-from support.loopback import LoopbackServer, read_request
+from support.hostile_server import Answer, HostileServer
 from support.yes_no import judge_that_sees
 
 from judge import Judge
@@ -114,43 +114,30 @@ def test_two_actors_on_the_embedded_model_judge_a_file_as_one_process_does(ray_d
     assert len(workers) == 2
 
 
-class SlowJudgeServer(LoopbackServer):
-    """An OpenAI-compatible judge on 127.0.0.1 that answers 'Yes' after 50 ms and counts the
-    requests in flight across every server sharing `gauge`."""
+class SlowJudgeServer(HostileServer):
+    """An OpenAI-compatible judge on 127.0.0.1 (the hostile server's default, well-behaved answers)
+    that answers a chat request after 50 ms and counts the chat requests in flight across every
+    server sharing `gauge`."""
 
     kind = "judge server"
 
     def __init__(self, gauge: dict, lock: threading.Lock) -> None:
         super().__init__()
-        self.gauge, self.lock, self.answered = gauge, lock, 0
+        self.gauge, self.lock = gauge, lock
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+    def answered(self) -> int:
+        return self.requests["POST /v1/chat/completions"]
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from support.hostile_server import default_route
-
-        try:
-            while True:
-                method, path, _, body = await read_request(reader)
-                if path.endswith("/chat/completions"):
-                    with self.lock:
-                        self.gauge["now"] += 1
-                        self.gauge["most"] = max(self.gauge["most"], self.gauge["now"])
-                    await asyncio.sleep(0.05)
-                    with self.lock:
-                        self.gauge["now"] -= 1
-                    self.answered += 1
-                answer = default_route(method, path, body)
-                data = json.dumps(answer.payload).encode()
-                writer.write(f"HTTP/1.1 {answer.status} X\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+    async def _act(self, action: Answer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        if isinstance(action.payload, dict) and "choices" in action.payload:
+            with self.lock:
+                self.gauge["now"] += 1
+                self.gauge["most"] = max(self.gauge["most"], self.gauge["now"])
+            await asyncio.sleep(0.05)
+            with self.lock:
+                self.gauge["now"] -= 1
+        return await super()._act(action, reader, writer)
 
 
 @pytest.mark.slow
