@@ -95,7 +95,7 @@ def run_score_on_ray(request: ScoreRequest, cluster: RayOptions, counts: Counter
         try:
             _judge_on_ray(request, cluster, lines, parts, resumed.done, counts)
         except KeyboardInterrupt:
-            raise Interrupted(f"{counts['written']} judgments kept in {parts.folder}; "
+            raise Interrupted(f"{len(parts.scan().done)} judgments kept in {parts.folder}; "
                               "run the same command with --resume to continue") from None
         except ray.exceptions.RayError as exc:
             kept = "nothing was judged"
@@ -203,7 +203,7 @@ def connect(address: str | None, cpus: float, *, verbose: bool = False) -> None:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = verbose  # judge draws its own bar
     context.print_on_execution_start = verbose
-    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)  # judge warns of what matters
 
 
 def check_nodes_see(paths: list[Path]) -> None:
