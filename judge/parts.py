@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -145,7 +144,16 @@ class Parts:
         os.replace(temporary, earlier)
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Delete this run's files (parts, unfinished parts, the merge's scratch), then the folder if
+        that leaves it empty: a `--parts` folder may hold other things, which are never touched."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            ours = path.name.endswith((PART_SUFFIX, ".tmp", ".partial")) or path.name.startswith(".visible-")
+            if ours and path.is_file():
+                path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()
 
     def _sources(self, also: Path | None) -> list[Path]:
         earlier = [also] if also is not None and also.is_file() and also.stat().st_size > 0 else []

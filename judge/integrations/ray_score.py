@@ -67,6 +67,8 @@ def run_score_on_ray(request: ScoreRequest, cluster: RayOptions, counts: Counter
         raise JudgeError("--ray writes its judgments to a file: give -o FILE")
     plan = check_output(request.output, source=request.input, resume=request.resume, overwrite=request.overwrite)
     parts = Parts(cluster.parts or parts_folder_for(request.output))
+    if parts.folder.exists() and not parts.folder.is_dir():
+        raise JudgeError(f"--parts {parts.folder}: not a folder")
     judge = judge_for(request)  # built, not started: its setup, and a clear error for a bad option
     setup = judge.setup
     asyncio.run(judge.aclose())

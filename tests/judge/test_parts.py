@@ -68,3 +68,16 @@ def test_a_merge_that_cannot_write_keeps_the_parts(tmp_path):
     with pytest.raises(JudgeError, match="parts in .* are kept"):
         parts.merge_into(tmp_path / "a-file" / "out.jsonl")  # its folder is a file: the write fails
     assert parts.exists() and parts.scan().done == {"a"}
+
+
+def test_removing_the_parts_leaves_anything_else_in_a_shared_folder(tmp_path):
+    parts = Parts(tmp_path / "shared")
+    parts.write([judgment("a")])
+    (parts.folder / ".0-1-x.jsonl.tmp").write_text("half")
+    (parts.folder / "notes.txt").write_text("the user's own")
+    parts.remove()
+    assert [p.name for p in parts.folder.iterdir()] == ["notes.txt"]
+    (parts.folder / "notes.txt").unlink()
+    parts.write([judgment("b")])
+    parts.remove()
+    assert not parts.folder.exists()

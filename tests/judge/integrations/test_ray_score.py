@@ -44,6 +44,7 @@ def test_ray_options_without_ray_are_refused(tmp_path, capsys):
     (["ITEMS"], "give -o FILE"),
     (["ITEMS.json", "-o", "OUT"], "not a .json array"),
     (["ITEMS", "-o", "OUT", "--cpus-per-worker", "-1"], "cpus_per_worker"),
+    (["ITEMS", "-o", "OUT", "--parts", "ITEMS"], "not a folder"),
 ])
 def test_a_ray_run_that_cannot_work_is_refused_before_any_cluster(tmp_path, capsys, argv, says):
     items = write_items(tmp_path / "items.jsonl", 2)
