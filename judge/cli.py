@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 from judge.errors import Interrupted, JudgeError
+from judge.integrations.ray_options import add_ray_options, ray_options
 
 SCORE_EXAMPLES = """\
 examples:
@@ -19,6 +20,7 @@ examples:
   judge score -r helpfulness --backend vllm --model ./judge-model data.jsonl -o out.jsonl
   judge score -r helpfulness --backend openai --base-url http://127.0.0.1:8000/v1 --model NAME data.jsonl
   cat data.jsonl | judge score --rubric factuality - > out.jsonl
+  judge score data.parquet -r helpfulness -o out.parquet --ray --workers 4   (on Ray: docs/scale.md)
 
 input rows (JSON Lines, or a .json array):
   {"id": "1", "prompt": "...", "response": "..."}                 pointwise, principle
@@ -66,7 +68,7 @@ def build_parser(plugin_commands: bool = False) -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     out.add_argument("-v", "--verbose", action="store_true",
                      help="show the backends' own loading bars and log lines (hidden by default)")
-    add_ray_options(score)
+    add_ray_options(score, _positive)
     score.set_defaults(run=_score)
 
     from judge.evaluation.command import add_eval_parser
@@ -221,52 +223,6 @@ def _score(args: argparse.Namespace) -> int:
 
         summary = run_score_on_ray(request, cluster)
     return 1 if summary.get("error", 0) else 0
-
-
-RAY_OPTIONS = ("workers", "batch_size", "batches_in_flight", "cpus_per_worker", "gpus_per_worker", "parts")
-
-
-def add_ray_options(parser: argparse.ArgumentParser) -> None:
-    ray = parser.add_argument_group("scale out on Ray (pip install 'judge[ray]'; docs/scale.md)")
-    ray.add_argument("--ray", nargs="?", const="", type=_ray_address, metavar="ADDRESS",
-                     help="judge on a Ray cluster: ADDRESS is HOST:PORT, ray://HOST:PORT or auto; "
-                          "without one, $RAY_ADDRESS or a cluster of this machine started for the run")
-    ray.add_argument("--workers", type=_positive, help="Ray workers, each with one judge engine (default 2)")
-    ray.add_argument("--batch-size", type=_positive, help="items a worker is handed at once (default 32)")
-    ray.add_argument("--batches-in-flight", type=_positive, help="batches a worker judges at once (default 2)")
-    ray.add_argument("--cpus-per-worker", type=float, help="CPUs Ray reserves per worker (default 1)")
-    ray.add_argument("--gpus-per-worker", type=float,
-                     help="GPUs per worker (default 0; 1 for a vLLM judge per GPU, N with -O tensor_parallel_size=N)")
-    ray.add_argument("--parts", metavar="DIR",
-                     help="where workers write finished blocks until the merge (default: OUTPUT.parts); "
-                          "on several machines, a folder every node mounts at the same path")
-
-
-def ray_options(args: argparse.Namespace) -> Any:
-    """The Ray run's options, or None for an ordinary run (refusing Ray options without --ray)."""
-    given = {name: getattr(args, name) for name in RAY_OPTIONS if getattr(args, name) is not None}
-    if args.ray is None:
-        if given:
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise JudgeError(f"{flags}: options of a Ray run; add --ray")
-        return None
-    from pydantic import ValidationError
-
-    from judge.errors import first_error
-    from judge.integrations.ray_score import RayOptions
-
-    try:
-        return RayOptions(address=args.ray or None, **given)
-    except ValidationError as exc:
-        raise JudgeError(first_error(exc, "option")) from None
-
-
-def _ray_address(value: str) -> str:
-    if value in ("", "auto", "local") or ":" in value:
-        return value
-    raise argparse.ArgumentTypeError(
-        f"'{value}' is not a cluster address (HOST:PORT, ray://HOST:PORT, auto or local); "
-        "to join $RAY_ADDRESS or start a local cluster, put --ray after the input file or write --ray=local")
 
 
 def judging_request(args: argparse.Namespace, **fields: Any) -> Any:
