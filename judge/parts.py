@@ -12,11 +12,12 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from judge.errors import JudgeError
+from judge.files import replace_atomically
 from judge.models import Judgment, Status
 from judge.output import Resumed, judgment_lines
 
@@ -58,30 +59,19 @@ class Parts:
         text = "".join(judgment.model_dump_json() + "\n" for judgment in judgments)
         if not text:
             return None
-        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}{PART_SUFFIX}"
+        part = self.folder / f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}{PART_SUFFIX}"
         self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f".{name}.tmp"
-        try:
-            with temporary.open("w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.folder / name)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return self.folder / name
+        replace_atomically(part, text)  # a hidden temporary name until whole: never read as a part
+        return part
 
     def scan(self, also: Path | None = None) -> Resumed:
         """Ids already judged (an `error` judgment does not count: that item runs again) and the
         setups they were judged with, from the parts and from `also` (an earlier output)."""
         resumed = Resumed()
-        errors: set[str] = set()
         for path in self._sources(also):
             with path.open("rb") as handle:
                 for line in judgment_lines(handle):
                     if line.status == Status.error.value:
-                        errors.add(line.id)
                         continue
                     resumed.done.add(line.id)
                     resumed.note_setup(line.setup)
@@ -109,22 +99,19 @@ class Parts:
                             continue
                     chosen[line.id] = (index, line.offset, error)
         wanted = {(source, offset) for source, offset, _ in chosen.values()}
-        temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+
+        def kept() -> Iterator[str]:
+            for index, path in enumerate(sources):
+                with path.open("rb") as handle:
+                    for line in judgment_lines(handle):
+                        if (index, line.offset) in wanted:
+                            merged.judgments += 1
+                            merged.errors += line.status == Status.error.value
+                            yield line.text
+
         try:
-            with temporary.open("wb") as out:
-                for index, path in enumerate(sources):
-                    with path.open("rb") as handle:
-                        for line in judgment_lines(handle):
-                            if (index, line.offset) in wanted:
-                                out.write(line.text.encode("utf-8"))
-                                merged.judgments += 1
-                                merged.errors += line.status == Status.error.value
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, output)
+            replace_atomically(output, kept())
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
             raise JudgeError(f"cannot write {output}: {exc.strerror or exc}; the parts in {self.folder} are kept, "
                              "run the same command with --resume to merge them") from None
         if remove:
@@ -138,10 +125,7 @@ class Parts:
         if earlier.exists():  # left by a resume that was itself interrupted: the same judgments
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f".{earlier.name}.tmp"
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.writelines(lines)
-        os.replace(temporary, earlier)
+        replace_atomically(earlier, lines)
 
     def remove(self) -> None:
         """Delete this run's files (parts, unfinished parts, the merge's scratch), then the folder if
