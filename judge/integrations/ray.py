@@ -157,25 +157,33 @@ class JudgeWorker:
 def row_item(row: str | dict[str, Any]) -> Item | Judgment:
     """A row as an item, or an `error` judgment that says why it cannot be one (the row's text kept).
 
-    A row without an id is named by its content, so a resumed run knows it again."""
+    A row without a usable id is named by its content, so a resumed run knows it again (only such
+    a row is hashed)."""
     if isinstance(row, str):
         row = row.removeprefix("\ufeff")  # a byte-order mark on a file's first line
-    text = row if isinstance(row, str) else json.dumps(row, sort_keys=True, default=str)
-    fallback = "row-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    data: Any = row if isinstance(row, str) else {k: v for k, v in row.items() if v is not None}  # null: absent
-    if isinstance(row, str):
         try:
-            data = json.loads(row)
+            data: Any = json.loads(row)
         except json.JSONDecodeError as exc:
-            return _unreadable(fallback, f"not JSON: {exc.msg}", text)
-    if isinstance(data, dict) and "id" not in data:
-        data = {**data, "id": fallback}
+            return _unreadable(_content_id(row), f"not JSON: {exc.msg}", row)
+    else:
+        data = {key: value for key, value in row.items() if value is not None}  # a null column: absent
     given = data.get("id") if isinstance(data, dict) else None
-    name = str(given) if isinstance(given, (str, int)) and not isinstance(given, bool) and str(given).strip() else fallback
+    usable = isinstance(given, (str, int)) and not isinstance(given, bool) and str(given).strip()
+    name = str(given) if usable else _content_id(_shown(row))
+    if isinstance(data, dict) and "id" not in data:
+        data = {**data, "id": name}
     try:
         return row_to_item(data, 0, f"row {name}")
     except InputError as exc:
-        return _unreadable(name, str(exc), text)
+        return _unreadable(name, str(exc), _shown(row))
+
+
+def _shown(row: str | dict[str, Any]) -> str:
+    return row if isinstance(row, str) else json.dumps(row, sort_keys=True, default=str)
+
+
+def _content_id(text: str) -> str:
+    return "row-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _unreadable(name: str, problem: str, text: str) -> Judgment:
